@@ -1,0 +1,18 @@
+/**
+ * Metric kinds as small integer constants.
+ *
+ * They travel through the ring in 8 bits of a slot word, so they are plain numbers usable on the hot
+ * path (no TypeScript `enum`, no strings). `0..2` are the public kinds; later kinds (≥ 16) are
+ * reserved for percore's own control records and are never produced by `record()` callers.
+ */
+export const MetricKind = {
+  Counter: 0,
+  Gauge: 1,
+  Histogram: 2
+} as const
+
+export type MetricKind = typeof MetricKind[keyof typeof MetricKind]
+
+/** Human-readable kind names, indexed by kind value. */
+export const metricKindName = (kind: number): string =>
+  kind === MetricKind.Counter ? "counter" : kind === MetricKind.Gauge ? "gauge" : kind === MetricKind.Histogram ? "histogram" : `kind(${kind})`
