@@ -1,0 +1,449 @@
+/**
+ * TelemetryRing — a single-producer / single-consumer, lock-free, overwrite-oldest ring of metric
+ * samples on a `SharedArrayBuffer`.
+ *
+ * ## Threading contract
+ * One producer (a data-plane core: `TelemetryRing.writer(buffer)`) and one consumer (the control
+ * plane: `TelemetryRing.reader(buffer)`), on the same or different threads. They cannot change roles
+ * and there is never a second of either: `writer()` / `reader()` claim the role in shared memory and
+ * throw if it is taken. The producer never blocks, never allocates and never throws: when the ring
+ * is full it overwrites the oldest unread sample. Loss is counted on the read side, exactly:
+ * `reader.delivered + reader.dropped + reader.pending() === writer.recorded`, for any interleaving
+ * and any consumer stall (positions are 53-bit; see "Positions").
+ *
+ * ## Memory layout (byte offsets; every shared control word sits on its own 64-byte line)
+ * ```
+ *   0  header (written once by allocate)   MAGIC | VERSION | CAPACITY | WRITER_CLAIMED | READER_CLAIMED
+ *  64  TAIL    (producer)   TAIL_LO   | TAIL_HI   | TAIL_SEQ     published end of written samples
+ * 128  INTENT  (producer)   INTENT_LO | INTENT_HI | INTENT_SEQ   "position INTENT-1-C is being overwritten"
+ * 192  HEAD    (consumer)   HEAD_LO   | HEAD_HI   | HEAD_SEQ     everything below HEAD has been read
+ * 256  CLOCK   (ticker)     wall-clock ms mod 2^32 (see clock.ts)
+ * 320  WAKE    (producer)   bumped + notified when the ring crosses half full
+ * 384  slots: capacity × 16 bytes; slot of position p is p & (capacity - 1)
+ *        word 0: metricId (bits 0–23) | kind (bits 24–31)
+ *        word 1: timestamp, wall-clock ms mod 2^32 (unwrapped by the reader against its own clock)
+ *        word 2–3: value, float64
+ * ```
+ * Slots are 16 bytes so the consumer reads four words sequentially per sample; ids use 24 bits
+ * (metricId < 2^24 = 16,777,216) and kinds 8 bits (`MetricKind` uses 0–2).
+ *
+ * ## Positions
+ * Cursors are free-running positions held as JavaScript numbers (exact below 2^53) and published as
+ * (LO, HI) word pairs. LO is stored on every publish; HI changes once per 2^32 positions and only
+ * inside a seqlock (SEQ odd → HI → LO → SEQ even), so a reader that sees SEQ even and unchanged around
+ * its loads of HI and LO holds a consistent pair. Hence the books stay exact across any stall, including
+ * more than 2^32 records between two drains.
+ *
+ * ## Memory-model argument (ECMAScript memory model)
+ * Every access that can race is a sequentially consistent `Atomics` access on an `Int32Array`:
+ * - The producer writes the payload of position q with plain stores only if the slot's previous
+ *   occupant q − C is below the consumer's published HEAD (read with `Atomics.load`). The consumer's
+ *   reads of q − C happen before its `Atomics.store(HEAD)`, which synchronizes with that load, so the
+ *   plain stores race with nothing; the consumer reads position q only after an `Atomics.load(TAIL)`
+ *   that saw the producer's later `Atomics.store(TAIL, q + 1)`, which orders the plain stores first.
+ * - Otherwise the producer overwrites an unread sample: it first does `Atomics.store(INTENT, q + 1)`
+ *   and then writes the payload with `Atomics.store`. The consumer copies slots with `Atomics.load` and
+ *   only then loads INTENT. If that load returned a value ≤ p + C, the intent store for position p + C
+ *   comes later in the single total order of SC atomics, and so do all the payload stores after it:
+ *   the copy of p saw none of them. So a copied position p is intact iff p ≥ INTENT − C, and every
+ *   other copied position is discarded and counted as dropped. No torn sample is ever delivered.
+ * - Every position below the consumer's TAIL snapshot ends in exactly one bucket: lost before the copy
+ *   (more than C behind, or already past INTENT − C and skipped without copying), invalid after the
+ *   copy, or delivered. Nothing is delivered twice: only the consumer moves its read position.
+ */
+import { registerClock } from "./clock.ts"
+
+const MAGIC = 0x52434550 // "PECR"
+const VERSION = 1
+const WORDS_PER_LINE = 16 // 64 bytes
+
+// Header line.
+const H_MAGIC = 0
+const H_VERSION = 1
+const H_CAPACITY = 2
+const H_WRITER_CLAIMED = 3
+const H_READER_CLAIMED = 4
+// Position pairs: LO, HI, SEQ at consecutive words of their own line.
+const TAIL = 1 * WORDS_PER_LINE
+const INTENT = 2 * WORDS_PER_LINE
+const HEAD = 3 * WORDS_PER_LINE
+const CLOCK = 4 * WORDS_PER_LINE
+const WAKE = 5 * WORDS_PER_LINE
+const SLOTS = 6 * WORDS_PER_LINE
+const SLOT_WORDS = 4
+
+const LO = 0
+const HI = 1
+const SEQ = 2
+
+const TWO_POW_32 = 4294967296
+const ID_MASK = 0xffffff
+/** Largest capacity: 2^24 slots (256 MiB). */
+export const MAX_CAPACITY = 1 << 24
+/** metricIds must be integers in [0, MAX_METRIC_ID]. */
+export const MAX_METRIC_ID = ID_MASK
+/** Samples are copied and validated in chunks of this many slots (bounded staging, early skipping). */
+const CHUNK = 1024
+/** A seqlock reader gives up after this many tries (only if a peer died inside its 4-store section). */
+const SEQLOCK_TRIES = 1 << 20
+
+/** Called once per delivered sample, oldest first. `timestampMs` is wall-clock ms since the epoch. */
+export type SampleSink = (metricId: number, kind: number, value: number, timestampMs: number) => void
+
+const isPowerOfTwo = (n: number): boolean => (n & (n - 1)) === 0
+
+const capacityFor = (requested: number): number => {
+  if (!Number.isInteger(requested)) throw new RangeError(`TelemetryRing capacity must be an integer, got ${requested}`)
+  if (requested < 2) throw new RangeError(`TelemetryRing capacity must be at least 2, got ${requested}`)
+  if (requested > MAX_CAPACITY) throw new RangeError(`TelemetryRing capacity must be at most 2^24 (${MAX_CAPACITY}), got ${requested}`)
+  let capacity = 2
+  while (capacity < requested) capacity *= 2
+  return capacity
+}
+
+/** Stores a position pair; `previousHi` is the HI this side last published. Returns the new HI. */
+const publishPosition = (words: Int32Array, at: number, position: number, previousHi: number): number => {
+  const hi = Math.floor(position / TWO_POW_32)
+  if (hi === previousHi) {
+    Atomics.store(words, at + LO, position)
+    return hi
+  }
+  Atomics.add(words, at + SEQ, 1) // odd: a reader retries
+  Atomics.store(words, at + HI, hi)
+  Atomics.store(words, at + LO, position)
+  Atomics.add(words, at + SEQ, 1) // even again
+  return hi
+}
+
+/** Loads a consistent position pair, or NaN if the peer stays inside its seqlock section. */
+const loadPosition = (words: Int32Array, at: number): number => {
+  for (let tries = 0; tries < SEQLOCK_TRIES; tries++) {
+    const seq = Atomics.load(words, at + SEQ)
+    const hi = Atomics.load(words, at + HI)
+    const lo = Atomics.load(words, at + LO)
+    if ((seq & 1) === 0 && Atomics.load(words, at + SEQ) === seq) return hi * TWO_POW_32 + (lo >>> 0)
+  }
+  return Number.NaN
+}
+
+const validate = (buffer: SharedArrayBuffer): { words: Int32Array; capacity: number } => {
+  if (!(buffer instanceof SharedArrayBuffer)) throw new TypeError("TelemetryRing: expected a SharedArrayBuffer from TelemetryRing.allocate()")
+  if (buffer.byteLength < SLOTS * 4 + 2 * SLOT_WORDS * 4) {
+    throw new TypeError(`TelemetryRing: buffer of ${buffer.byteLength} bytes is too small to be a ring`)
+  }
+  const words = new Int32Array(buffer)
+  const magic = Atomics.load(words, H_MAGIC)
+  const version = Atomics.load(words, H_VERSION)
+  const capacity = Atomics.load(words, H_CAPACITY)
+  if (magic !== MAGIC) throw new TypeError("TelemetryRing: buffer is not a ring (bad magic number)")
+  if (version !== VERSION) throw new TypeError(`TelemetryRing: ring format version ${version}, expected ${VERSION}`)
+  if (capacity < 2 || capacity > MAX_CAPACITY || !isPowerOfTwo(capacity)) {
+    throw new TypeError(`TelemetryRing: bad capacity ${capacity} in ring header`)
+  }
+  if (buffer.byteLength !== TelemetryRing.byteLength(capacity)) {
+    throw new TypeError(`TelemetryRing: buffer is ${buffer.byteLength} bytes, a ring of capacity ${capacity} is ${TelemetryRing.byteLength(capacity)}`)
+  }
+  return { words, capacity }
+}
+
+const claim = (words: Int32Array, index: number, role: string): void => {
+  if (Atomics.compareExchange(words, index, 0, 1) !== 0) {
+    throw new Error(`TelemetryRing: this ring already has a ${role}; a ring has exactly one ${role}`)
+  }
+}
+
+/**
+ * The producer side. Keep one per ring, in the thread that records. All state it needs is
+ * preallocated here; `record()` allocates nothing.
+ */
+export class RingWriter {
+  private readonly words: Int32Array
+  private readonly doubles: Float64Array
+  private readonly mask: number
+  private readonly capacity: number
+  private readonly half: number
+  // Producer-private numeric state in a typed array: exact doubles, no boxing, no allocation.
+  private readonly state: Float64Array
+  private readonly scratchDouble = new Float64Array(1)
+  private readonly scratchWords = new Int32Array(this.scratchDouble.buffer)
+  /** Records refused because metricId or kind was out of range (they are not "recorded"). */
+  rejected = 0
+
+  constructor(buffer: SharedArrayBuffer) {
+    const { words, capacity } = validate(buffer)
+    claim(words, H_WRITER_CLAIMED, "writer")
+    this.words = words
+    this.doubles = new Float64Array(buffer)
+    this.capacity = capacity
+    this.mask = capacity - 1
+    this.half = capacity / 2
+    const position = loadPosition(words, TAIL)
+    const head = loadPosition(words, HEAD)
+    this.state = new Float64Array(8)
+    this.state[S_POSITION] = position
+    this.state[S_START] = position
+    this.state[S_CACHED_HEAD] = head
+    this.state[S_PLAIN_LIMIT] = head + this.half
+    this.state[S_WOKEN_AT_HEAD] = -1
+    this.state[S_TAIL_HI] = Math.floor(position / TWO_POW_32)
+    this.state[S_TAIL_NEXT_EPOCH] = (this.state[S_TAIL_HI]! + 1) * TWO_POW_32
+    this.state[S_INTENT_HI] = Math.floor(loadPosition(words, INTENT) / TWO_POW_32)
+  }
+
+  /** Records attempted and accepted by this writer (every one is later delivered or dropped). */
+  get recorded(): number {
+    return this.state[S_POSITION]! - this.state[S_START]!
+  }
+
+  /**
+   * Appends one sample. Never blocks, never allocates, never throws; overwrites the oldest unread
+   * sample when full. Returns false (and counts `rejected`) only if metricId is not an integer in
+   * [0, 2^24) or kind is not an integer in [0, 255].
+   */
+  record(metricId: number, kind: number, value: number): boolean {
+    const word0 = (metricId & ID_MASK) | (kind << 24)
+    if ((metricId & ID_MASK) !== metricId || (kind & 0xff) !== kind) {
+      this.rejected++
+      return false
+    }
+    const words = this.words
+    const state = this.state
+    const q = state[S_POSITION]!
+    const slot = SLOTS + ((q & this.mask) << 2)
+    const clock = Atomics.load(words, CLOCK)
+    if (q < state[S_PLAIN_LIMIT]! || this.roomWithoutOverwrite(q)) {
+      // The slot's previous sample was consumed (HEAD says so): nothing can read it concurrently.
+      words[slot] = word0
+      words[slot + 1] = clock
+      this.doubles[(slot >> 1) + 1] = value
+    } else {
+      // Overwriting an unread sample: announce it first, then write every word atomically.
+      state[S_INTENT_HI] = publishPosition(words, INTENT, q + 1, state[S_INTENT_HI]!)
+      this.scratchDouble[0] = value
+      Atomics.store(words, slot, word0)
+      Atomics.store(words, slot + 1, clock)
+      Atomics.store(words, slot + 2, this.scratchWords[0]!)
+      Atomics.store(words, slot + 3, this.scratchWords[1]!)
+    }
+    const next = q + 1
+    state[S_POSITION] = next
+    // ── publish the sample to the consumer ──
+    if (next !== state[S_TAIL_NEXT_EPOCH]) Atomics.store(words, TAIL + LO, next)
+    else {
+      state[S_TAIL_HI] = publishPosition(words, TAIL, next, state[S_TAIL_HI]!)
+      state[S_TAIL_NEXT_EPOCH] = next + TWO_POW_32
+    }
+    return true
+  }
+
+  /**
+   * Slow path, taken when the cached HEAD no longer proves the slot free or the ring may be half full:
+   * refresh HEAD, wake the consumer once per HEAD when half full, and say whether slot q is free.
+   */
+  private roomWithoutOverwrite(q: number): boolean {
+    const state = this.state
+    const loaded = loadPosition(this.words, HEAD)
+    // A consumer stuck inside its seqlock section: keep the older (smaller, hence safe) cached HEAD.
+    const head = Number.isNaN(loaded) ? state[S_CACHED_HEAD]! : loaded
+    state[S_CACHED_HEAD] = head
+    if (q - head >= this.half && state[S_WOKEN_AT_HEAD] !== head) {
+      state[S_WOKEN_AT_HEAD] = head
+      Atomics.add(this.words, WAKE, 1)
+      Atomics.notify(this.words, WAKE)
+    }
+    state[S_PLAIN_LIMIT] = state[S_WOKEN_AT_HEAD] === head ? head + this.capacity : head + this.half
+    return q < head + this.capacity
+  }
+}
+
+// Indices into RingWriter.state.
+const S_POSITION = 0
+const S_START = 1
+const S_CACHED_HEAD = 2
+const S_PLAIN_LIMIT = 3
+const S_WOKEN_AT_HEAD = 4
+const S_TAIL_HI = 5
+const S_INTENT_HI = 6
+const S_TAIL_NEXT_EPOCH = 7 // next position whose LO is 0: HI changes there
+
+/**
+ * The consumer side. `drain()` copies published samples into a private staging area with
+ * `Atomics.load`, validates them against INTENT, delivers the intact ones and publishes HEAD.
+ * The staging area is preallocated; a drain allocates nothing itself.
+ */
+export class RingReader {
+  private readonly words: Int32Array
+  private readonly capacity: number
+  private readonly mask: number
+  private readonly staging: Int32Array
+  private readonly stagingDoubles: Float64Array
+  private position: number
+  private headHi: number
+  /** Samples handed to a sink, running total. */
+  delivered = 0
+  /** Samples lost to overwriting (never delivered), running total. Exact. */
+  dropped = 0
+
+  constructor(buffer: SharedArrayBuffer) {
+    const { words, capacity } = validate(buffer)
+    claim(words, H_READER_CLAIMED, "reader")
+    this.words = words
+    this.capacity = capacity
+    this.mask = capacity - 1
+    const chunk = Math.min(CHUNK, capacity)
+    const staging = new ArrayBuffer(chunk * SLOT_WORDS * 4)
+    this.staging = new Int32Array(staging)
+    this.stagingDoubles = new Float64Array(staging)
+    this.position = loadPosition(words, HEAD)
+    this.headHi = Math.floor(this.position / TWO_POW_32)
+  }
+
+  /** The ring's capacity in samples (a power of two). */
+  get size(): number {
+    return this.capacity
+  }
+
+  /** Published samples not yet drained, capped at capacity (older ones are already lost). */
+  pending(): number {
+    const tail = loadPosition(this.words, TAIL)
+    return Number.isNaN(tail) ? 0 : Math.min(tail - this.position, this.capacity)
+  }
+
+  /** Samples the producer has published since the reader started (delivered + dropped + not yet drained). */
+  published(): number {
+    const tail = loadPosition(this.words, TAIL)
+    return Number.isNaN(tail) ? this.delivered + this.dropped : tail - this.position + this.delivered + this.dropped
+  }
+
+  /**
+   * Delivers every intact sample published so far, oldest first, and returns how many it delivered.
+   * Samples the producer overwrote before or during the copy are counted in `dropped` instead.
+   */
+  drain(sink: SampleSink): number {
+    const words = this.words
+    const capacity = this.capacity
+    const tail = loadPosition(words, TAIL)
+    if (Number.isNaN(tail)) return 0 // producer died inside its seqlock section: nothing new is readable
+    let position = this.position
+    if (tail === position) return 0
+    let delivered = 0
+    if (tail - position > capacity) {
+      this.dropped += tail - position - capacity
+      position = tail - capacity
+    }
+    const staging = this.staging
+    const stagingDoubles = this.stagingDoubles
+    const chunk = staging.length / SLOT_WORDS
+    while (position < tail) {
+      // Skip what is already lost instead of copying it: positions below INTENT - C are being overwritten.
+      const lostBelow = this.intentFloor()
+      if (position < lostBelow) {
+        const skipTo = Math.min(lostBelow, tail)
+        this.dropped += skipTo - position
+        position = skipTo
+        if (position === tail) break
+      }
+      const end = Math.min(position + chunk, tail)
+      const count = end - position
+      let slot = SLOTS + ((position & this.mask) << 2)
+      const wrapAt = SLOTS + capacity * SLOT_WORDS
+      for (let i = 0; i < count * SLOT_WORDS; i += SLOT_WORDS) {
+        staging[i] = Atomics.load(words, slot)
+        staging[i + 1] = Atomics.load(words, slot + 1)
+        staging[i + 2] = Atomics.load(words, slot + 2)
+        staging[i + 3] = Atomics.load(words, slot + 3)
+        slot += SLOT_WORDS
+        if (slot === wrapAt) slot = SLOTS
+      }
+      // Validate after the copy: a copied position below INTENT - C may have been overwritten meanwhile.
+      const validFrom = this.intentFloor()
+      const invalid = validFrom > position ? Math.min(validFrom, end) - position : 0
+      this.dropped += invalid
+      position = end
+      this.headHi = publishPosition(words, HEAD, position, this.headHi)
+      // Timestamps carry 32 bits of wall-clock ms; unwrap them against a clock read after the copy.
+      const now = Math.floor(performance.timeOrigin + performance.now())
+      const nowLow = now | 0
+      for (let i = invalid * SLOT_WORDS; i < count * SLOT_WORDS; i += SLOT_WORDS) {
+        const word0 = staging[i]!
+        sink(word0 & ID_MASK, word0 >>> 24, stagingDoubles[(i >> 1) + 1]!, now - ((nowLow - staging[i + 1]!) | 0))
+      }
+      delivered += count - invalid
+    }
+    if (position !== this.position) this.headHi = publishPosition(words, HEAD, position, this.headHi)
+    this.position = position
+    this.delivered += delivered
+    return delivered
+  }
+
+  /** The current wake counter; pass it to `waitForWake`. */
+  wakeCount(): number {
+    return Atomics.load(this.words, WAKE)
+  }
+
+  /**
+   * Resolves when the producer signals that the ring crossed half full after `seen` was read
+   * (or at once if it already did), or after `timeoutMs`.
+   */
+  waitForWake(seen: number, timeoutMs: number): Promise<"ok" | "not-equal" | "timed-out"> {
+    const result = Atomics.waitAsync(this.words, WAKE, seen, timeoutMs)
+    return result.async ? result.value : Promise.resolve(result.value)
+  }
+
+  private intentFloor(): number {
+    const intent = loadPosition(this.words, INTENT)
+    // Unreadable INTENT (producer died mid-section): assume the worst, everything copied may be torn.
+    return Number.isNaN(intent) ? Number.POSITIVE_INFINITY : intent - this.capacity
+  }
+}
+
+/** Entry points: size, allocate, and attach the two sides of a ring. */
+export const TelemetryRing = {
+  /** Bytes of a ring with the given (power-of-two) capacity. */
+  byteLength(capacity: number): number {
+    return (SLOTS + capacity * SLOT_WORDS) * 4
+  },
+
+  /**
+   * Allocates a ring for at least `capacity` samples (rounded up to a power of two). RangeError for
+   * non-integers, < 2 or > 2^24.
+   *
+   * Test seams: `startPosition` starts the producer's cursors there (e.g. near 2^32); `headPosition`
+   * (≤ startPosition - capacity, or equal to it) starts the consumer there, as if `startPosition - headPosition`
+   * all-zero samples had been recorded and never read: a consumer stall of any length, simulated.
+   */
+  allocate(capacity: number, options?: { readonly startPosition?: number; readonly headPosition?: number }): SharedArrayBuffer {
+    const size = capacityFor(capacity)
+    const start = options?.startPosition ?? 0
+    const head = options?.headPosition ?? start
+    if (!Number.isSafeInteger(start) || start < 0) throw new RangeError(`TelemetryRing startPosition must be a safe non-negative integer, got ${start}`)
+    if (!Number.isSafeInteger(head) || head < 0 || (head !== start && head > start - size)) {
+      throw new RangeError(`TelemetryRing headPosition must equal startPosition or lie at least one capacity below it, got ${head}`)
+    }
+    const buffer = new SharedArrayBuffer(TelemetryRing.byteLength(size))
+    const words = new Int32Array(buffer)
+    publishPosition(words, TAIL, start, -1)
+    publishPosition(words, INTENT, start, -1)
+    publishPosition(words, HEAD, head, -1)
+    Atomics.store(words, H_CAPACITY, size)
+    Atomics.store(words, H_VERSION, VERSION)
+    registerClock(buffer, words, CLOCK)
+    Atomics.store(words, H_MAGIC, MAGIC) // last: a buffer with the magic number is complete
+    return buffer
+  },
+
+  /** The ring's one producer. Throws if the buffer is not a ring or already has a writer. */
+  writer(buffer: SharedArrayBuffer): RingWriter {
+    return new RingWriter(buffer)
+  },
+
+  /** The ring's one consumer. Throws if the buffer is not a ring or already has a reader. */
+  reader(buffer: SharedArrayBuffer): RingReader {
+    return new RingReader(buffer)
+  },
+
+  /** Capacity recorded in a ring's header (validates the buffer). */
+  capacityOf(buffer: SharedArrayBuffer): number {
+    return validate(buffer).capacity
+  }
+} as const
