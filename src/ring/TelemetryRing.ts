@@ -283,6 +283,8 @@ export class RingReader {
   delivered = 0
   /** Samples lost to overwriting (never delivered), running total. Exact. */
   dropped = 0
+  /** Samples waiting when the last drain began (more than the capacity if some were already lost). */
+  lastBacklog = 0
 
   constructor(buffer: SharedArrayBuffer) {
     const { words, capacity } = validate(buffer)
@@ -325,6 +327,7 @@ export class RingReader {
     const tail = loadPosition(words, TAIL)
     if (Number.isNaN(tail)) return 0 // producer died inside its seqlock section: nothing new is readable
     let position = this.position
+    this.lastBacklog = tail - position
     if (tail === position) return 0
     let delivered = 0
     if (tail - position > capacity) {

@@ -1,0 +1,405 @@
+/**
+ * CoreRuntime — the data-plane side of percore, one per core (worker thread).
+ *
+ * Handles coalesce on their core: a counter's increments, a gauge's current value and a histogram's
+ * bucket counts and sum accumulate in preallocated typed arrays, and a flush publishes one ring sample
+ * per changed component. So a handle call costs a few typed-array writes (no ring record, no atomics,
+ * no allocation), and what crosses threads is bounded by the number of series, not the call rate.
+ *
+ * Flushes happen (a) every `flushIntervalMs` on a timer while the core's event loop turns, (b) from the
+ * hot path itself, which looks at the clock every CHECK_EVERY handle calls, so a core that records in a
+ * loop without yielding still flushes on time, (c) when the control plane asks (before a scrape) and
+ * (d) when the core stops or finishes. Staleness: a recorded value reaches the ring within one flush
+ * interval while the core records or its event loop turns, and the Aggregate one drain interval later.
+ *
+ * Series definitions are validated here, synchronously, and appended to the core's intern log before
+ * the series' first sample can be flushed, so the control plane always knows a sample's series.
+ */
+import {
+  ConflictingDefinition,
+  type DefinitionError,
+  type GaugeAggregation,
+  findConflict,
+  type LabelPair,
+  MetricKind,
+  type SeriesDefinition,
+  SelfMetric,
+  SeriesLimitExceeded,
+  seriesKey,
+  validateDefinition,
+  WireKind
+} from "../domain/index.ts"
+import { MAX_METRIC_ID, type RingWriter, TelemetryRing } from "../ring/index.ts"
+import { Control, type CoreBuffers, type CoreSettings } from "./CoreBuffers.ts"
+import { InternLogFull, InternLogWriter } from "./InternLog.ts"
+
+/** Handle calls between two looks at the clock (and at stop / flush requests) on the hot path. */
+const CHECK_EVERY = 256
+
+export type Labels = Readonly<Record<string, string>>
+
+export interface CounterOptions {
+  readonly help?: string
+  readonly labels?: Labels
+}
+export interface GaugeOptions {
+  readonly help?: string
+  readonly labels?: Labels
+  /** How the values of several cores combine (default `sum`). */
+  readonly aggregate?: GaugeAggregation
+}
+export interface HistogramOptions {
+  readonly help?: string
+  readonly labels?: Labels
+  /** Upper bounds, strictly increasing and finite; a final `+Inf` is implied. Default: Prometheus' defaults. */
+  readonly buckets?: ReadonlyArray<number>
+}
+
+/** One entry of the intern log: what the control plane needs to map ring ids to aggregate series. */
+export interface InternEntry {
+  readonly id: number
+  readonly name: string
+  readonly kind: MetricKind
+  readonly help: string
+  readonly labels: ReadonlyArray<LabelPair>
+  readonly buckets?: ReadonlyArray<number>
+  readonly aggregate?: GaugeAggregation
+}
+
+/** Why a sample was refused on the core. */
+export const InvalidReason = {
+  NegativeIncrement: 0,
+  NonFiniteIncrement: 1,
+  NonFiniteObservation: 2
+} as const
+const invalidReasonLabels = ["negative_increment", "non_finite_increment", "non_finite_observation"] as const
+
+interface FamilyState {
+  readonly definition: SeriesDefinition
+  readonly aggregate: GaugeAggregation | undefined
+  series: number
+}
+
+/** A counter series on this core. `inc(v)` adds v ≥ 0 (default 1). */
+export class Counter {
+  private readonly runtime: CoreRuntime
+  readonly id: number
+  constructor(runtime: CoreRuntime, id: number) {
+    this.runtime = runtime
+    this.id = id
+  }
+  inc(amount = 1): void {
+    const rt = this.runtime
+    if (!(amount >= 0 && amount !== Infinity)) {
+      rt.refuse(amount < 0 ? InvalidReason.NegativeIncrement : InvalidReason.NonFiniteIncrement)
+      return
+    }
+    rt.pending[this.id] = rt.pending[this.id]! + amount
+    if (rt.dirty[this.id] === 0) rt.markDirty(this.id)
+    if (--rt.budget === 0) rt.checkpoint()
+  }
+}
+
+/** A gauge series on this core: the core's own current value. Accepts any number, NaN and ±Inf included. */
+export class Gauge {
+  private readonly runtime: CoreRuntime
+  readonly id: number
+  constructor(runtime: CoreRuntime, id: number) {
+    this.runtime = runtime
+    this.id = id
+  }
+  set(value: number): void {
+    const rt = this.runtime
+    rt.pending[this.id] = value
+    if (rt.dirty[this.id] === 0) rt.markDirty(this.id)
+    if (--rt.budget === 0) rt.checkpoint()
+  }
+  inc(amount = 1): void {
+    const rt = this.runtime
+    rt.pending[this.id] = rt.pending[this.id]! + amount
+    if (rt.dirty[this.id] === 0) rt.markDirty(this.id)
+    if (--rt.budget === 0) rt.checkpoint()
+  }
+  dec(amount = 1): void {
+    this.inc(-amount)
+  }
+}
+
+/** A histogram series on this core. `observe(v)` takes any finite v; NaN and ±Inf are refused and counted. */
+export class Histogram {
+  private readonly runtime: CoreRuntime
+  /** Ring id of the first bucket; bucket i is id + i (the last one is +Inf), the sum is id + bounds.length + 1. */
+  readonly id: number
+  private readonly bounds: Float64Array
+  private readonly sumId: number
+  constructor(runtime: CoreRuntime, id: number, bounds: ReadonlyArray<number>) {
+    this.runtime = runtime
+    this.id = id
+    this.bounds = Float64Array.from(bounds)
+    this.sumId = id + bounds.length + 1
+  }
+  observe(value: number): void {
+    const rt = this.runtime
+    if (!(value - value === 0)) { // false for NaN and ±Infinity (and non-numbers)
+      rt.refuse(InvalidReason.NonFiniteObservation)
+      return
+    }
+    const bounds = this.bounds
+    let bucket = 0
+    const n = bounds.length
+    if (n <= 16) {
+      while (bucket < n && value > bounds[bucket]!) bucket++
+    } else {
+      let hi = n
+      while (bucket < hi) {
+        const mid = (bucket + hi) >>> 1
+        if (value > bounds[mid]!) bucket = mid + 1
+        else hi = mid
+      }
+    }
+    const id = this.id + bucket
+    rt.pending[id] = rt.pending[id]! + 1
+    if (rt.dirty[id] === 0) rt.markDirty(id)
+    rt.pending[this.sumId] = rt.pending[this.sumId]! + value
+    if (rt.dirty[this.sumId] === 0) rt.markDirty(this.sumId)
+    if (--rt.budget === 0) rt.checkpoint()
+  }
+}
+
+export class CoreRuntime {
+  readonly id: number
+  readonly settings: CoreSettings
+  private readonly writer: RingWriter
+  private readonly log: InternLogWriter
+  private readonly control: Int32Array
+
+  // Coalescing state, indexed by ring id (one id per counter/gauge, buckets + 2 per histogram).
+  /** @internal */ pending = new Float64Array(1024)
+  /** @internal */ dirty = new Uint8Array(1024)
+  private wireKind = new Uint8Array(1024)
+  private dirtyList = new Int32Array(1024)
+  private dirtyCount = 0
+  private nextId = 0
+  /** @internal */ budget = CHECK_EVERY
+
+  private lastFlushAt = 0
+  private stopFlushed = false
+  private readonly families = new Map<string, FamilyState>()
+  private readonly handles = new Map<string, Counter | Gauge | Histogram>()
+  private seriesCount = 0
+  private readonly invalidCounters: Array<Counter> = []
+  private readonly refusedCounters = new Map<string, Counter>()
+  private timer: ReturnType<typeof setInterval> | undefined
+  private closed = false
+
+  constructor(buffers: CoreBuffers) {
+    this.id = buffers.coreId
+    this.settings = buffers.settings
+    this.writer = TelemetryRing.writer(buffers.ring)
+    this.log = new InternLogWriter(buffers.log)
+    this.control = new Int32Array(buffers.control)
+    this.lastFlushAt = performance.now()
+    const core = String(this.id)
+    for (const reason of invalidReasonLabels) {
+      this.invalidCounters.push(this.defineSelf(SelfMetric.invalidSamples, { core, reason }))
+    }
+    for (const scope of ["family", "core"] as const) {
+      this.refusedCounters.set(scope, this.defineSelf(SelfMetric.seriesRefused, { core, scope }))
+    }
+    this.startTimer()
+  }
+
+  /** True once the control plane asked this core to stop. */
+  get stopping(): boolean {
+    return Atomics.load(this.control, Control.STOP) === 1
+  }
+
+  counter(name: string, options: CounterOptions = {}): Counter {
+    return this.define({ name, kind: MetricKind.Counter, help: options.help, labels: options.labels }, undefined) as Counter
+  }
+
+  gauge(name: string, options: GaugeOptions = {}): Gauge {
+    return this.define({ name, kind: MetricKind.Gauge, help: options.help, labels: options.labels }, options.aggregate ?? "sum") as Gauge
+  }
+
+  histogram(name: string, options: HistogramOptions = {}): Histogram {
+    return this.define(
+      { name, kind: MetricKind.Histogram, help: options.help, labels: options.labels, buckets: options.buckets },
+      undefined
+    ) as Histogram
+  }
+
+  /** Publishes every coalesced update into the ring now. */
+  flush(): void {
+    const writer = this.writer
+    const pending = this.pending
+    const dirty = this.dirty
+    const wireKind = this.wireKind
+    const list = this.dirtyList
+    const n = this.dirtyCount
+    for (let i = 0; i < n; i++) {
+      const id = list[i]!
+      dirty[id] = 0
+      const kind = wireKind[id]!
+      writer.record(id, kind, pending[id]!)
+      if (kind !== WireKind.GaugeValue) pending[id] = 0
+    }
+    this.dirtyCount = 0
+    this.lastFlushAt = performance.now()
+    Atomics.add(this.control, Control.FLUSHES, 1)
+  }
+
+  /** Final flush and timer stop; the core's samples are all in its ring afterwards. */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    if (this.timer !== undefined) clearInterval(this.timer)
+    this.answerFlushRequest()
+  }
+
+  /** @internal Called by handles every CHECK_EVERY calls. */
+  checkpoint(): void {
+    this.budget = CHECK_EVERY
+    const control = this.control
+    if (Atomics.load(control, Control.FLUSH_REQUEST) !== Atomics.load(control, Control.FLUSH_DONE)) this.answerFlushRequest()
+    else if (performance.now() - this.lastFlushAt >= this.settings.flushIntervalMs) this.flush()
+    else if (!this.stopFlushed && Atomics.load(control, Control.STOP) === 1) {
+      this.stopFlushed = true
+      this.flush()
+    }
+  }
+
+  /** @internal */
+  markDirty(id: number): void {
+    this.dirty[id] = 1
+    this.dirtyList[this.dirtyCount++] = id
+  }
+
+  /** @internal A sample was invalid: count it (on this core's own counter), never throw. */
+  refuse(reason: number): void {
+    this.invalidCounters[reason]?.inc()
+  }
+
+  private answerFlushRequest(): void {
+    const request = Atomics.load(this.control, Control.FLUSH_REQUEST)
+    this.flush()
+    Atomics.store(this.control, Control.FLUSH_DONE, request)
+  }
+
+  private startTimer(): void {
+    // Event-loop flushes, plus a prompt answer to the control plane's flush requests (scrapes, stop).
+    this.timer = setInterval(() => {
+      if (this.dirtyCount > 0 || Atomics.load(this.control, Control.FLUSH_REQUEST) !== Atomics.load(this.control, Control.FLUSH_DONE)) {
+        this.answerFlushRequest()
+      }
+    }, this.settings.flushIntervalMs)
+    this.timer.unref()
+    void this.listenForFlushRequests()
+  }
+
+  private async listenForFlushRequests(): Promise<void> {
+    while (!this.closed) {
+      const seen = Atomics.load(this.control, Control.FLUSH_REQUEST)
+      if (seen !== Atomics.load(this.control, Control.FLUSH_DONE)) this.answerFlushRequest()
+      // waitAsync does not keep the event loop alive on its own; the timeout bounds a missed wake-up.
+      const wait = Atomics.waitAsync(this.control, Control.FLUSH_REQUEST, seen, 1000)
+      if (wait.async) await wait.value
+    }
+  }
+
+  private defineSelf(metric: { readonly name: string; readonly help: string }, labels: Labels): Counter {
+    const handle = this.define({ name: metric.name, kind: MetricKind.Counter, help: metric.help, labels }, undefined, true)
+    return handle as Counter
+  }
+
+  private define(
+    input: { name: string; kind: MetricKind; help: string | undefined; labels: Labels | undefined; buckets?: ReadonlyArray<number> | undefined },
+    aggregate: GaugeAggregation | undefined,
+    internal = false
+  ): Counter | Gauge | Histogram {
+    const definition = validateDefinition(input)
+    if (isError(definition)) throw definition
+    const key = seriesKey(definition)
+    const existingHandle = this.handles.get(key)
+    const family = this.families.get(definition.name)
+    if (family !== undefined) {
+      const conflict = findConflict(family.definition, definition)
+      if (conflict !== undefined) throw conflict
+      if (family.aggregate !== aggregate) {
+        throw new ConflictingDefinition({
+          metric: definition.name,
+          field: "kind",
+          existing: `gauge(aggregate: ${family.aggregate})`,
+          requested: `gauge(aggregate: ${aggregate})`
+        })
+      }
+      if (existingHandle !== undefined) return existingHandle
+    }
+    const components = definition.kind === MetricKind.Histogram ? definition.buckets!.length + 2 : 1
+    if (!internal) {
+      if (family !== undefined && family.series >= this.settings.maxSeriesPerFamily) {
+        this.refusedCounters.get("family")?.inc()
+        throw new SeriesLimitExceeded({ metric: definition.name, scope: "family", limit: this.settings.maxSeriesPerFamily })
+      }
+      if (this.seriesCount >= this.settings.maxSeriesPerCore || this.nextId + components - 1 > MAX_METRIC_ID) {
+        this.refusedCounters.get("core")?.inc()
+        throw new SeriesLimitExceeded({ metric: definition.name, scope: "core", limit: this.settings.maxSeriesPerCore })
+      }
+    }
+    const id = this.nextId
+    const entry: InternEntry = {
+      id,
+      name: definition.name,
+      kind: definition.kind,
+      help: definition.help,
+      labels: definition.labels,
+      ...(definition.buckets !== undefined ? { buckets: definition.buckets } : {}),
+      ...(aggregate !== undefined ? { aggregate } : {})
+    }
+    try {
+      this.log.append(entry) // published before any sample of this series can be flushed
+    } catch (e) {
+      if (e instanceof InternLogFull) {
+        this.refusedCounters.get("core")?.inc()
+        throw new SeriesLimitExceeded({ metric: definition.name, scope: "core", limit: this.seriesCount })
+      }
+      throw e
+    }
+    this.reserve(id + components)
+    this.nextId = id + components
+    if (definition.kind === MetricKind.Histogram) {
+      this.wireKind.fill(WireKind.BucketDelta, id, id + components - 1)
+      this.wireKind[id + components - 1] = WireKind.SumDelta
+    } else {
+      this.wireKind[id] = definition.kind === MetricKind.Counter ? WireKind.CounterDelta : WireKind.GaugeValue
+    }
+    const handle = definition.kind === MetricKind.Counter
+      ? new Counter(this, id)
+      : definition.kind === MetricKind.Gauge
+      ? new Gauge(this, id)
+      : new Histogram(this, id, definition.buckets!)
+    if (family === undefined) this.families.set(definition.name, { definition, aggregate, series: 1 })
+    else family.series++
+    if (!internal) this.seriesCount++
+    this.handles.set(key, handle)
+    return handle
+  }
+
+  /** Grows the coalescing arrays (definition time only, never on the hot path). */
+  private reserve(ids: number): void {
+    if (ids <= this.pending.length) return
+    let size = this.pending.length
+    while (size < ids) size *= 2
+    const grow = <T extends Float64Array | Uint8Array | Int32Array>(old: T, make: (n: number) => T): T => {
+      const next = make(size)
+      next.set(old)
+      return next
+    }
+    this.pending = grow(this.pending, (n) => new Float64Array(n))
+    this.dirty = grow(this.dirty, (n) => new Uint8Array(n))
+    this.wireKind = grow(this.wireKind, (n) => new Uint8Array(n))
+    this.dirtyList = grow(this.dirtyList, (n) => new Int32Array(n))
+  }
+}
+
+const isError = (u: SeriesDefinition | DefinitionError): u is DefinitionError => u instanceof Error

@@ -1,0 +1,17 @@
+/**
+ * Names and help texts of percore's own metric families. Cores and the control plane both define series
+ * in some of these families, so they share one definition here (a differing help would be a conflict).
+ */
+export const SelfMetric = {
+  invalidSamples: { name: "percore_invalid_samples_total", help: "Samples refused because their value was invalid or their series was refused" },
+  seriesRefused: { name: "percore_series_refused_total", help: "Series definitions refused by a series limit or a conflicting definition" },
+  ringDelivered: { name: "percore_ring_delivered_total", help: "Samples drained from a core's ring into the aggregate" },
+  ringDropped: { name: "percore_ring_dropped_total", help: "Samples lost because a core's ring overflowed before they were drained" },
+  ringHighWater: { name: "percore_ring_high_water_samples", help: "Largest backlog a drain found in a core's ring" },
+  ringCapacity: { name: "percore_ring_capacity_samples", help: "Capacity of a core's ring" },
+  coreUp: { name: "percore_core_up", help: "1 while a core is running, 0 after it stopped, finished or crashed" },
+  coreRestarts: { name: "percore_core_restarts_total", help: "Times a crashed core was restarted" },
+  coreCrashes: { name: "percore_core_crashes_total", help: "Times a core threw or its thread died" },
+  drainDuration: { name: "percore_drain_duration_seconds", help: "Time one drain of every ring took" },
+  series: { name: "percore_series", help: "Series held by the aggregate" }
+} as const

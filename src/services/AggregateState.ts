@@ -1,0 +1,205 @@
+/**
+ * The control plane's in-memory state: every family and series, built from the cores' intern logs and
+ * updated by drains. Its objects *are* the exposition model (`Family`, `Series`), mutated in place, so
+ * rendering reads them directly with no copy.
+ *
+ * Consistency: drains and renders are synchronous JavaScript on the control-plane thread, so a render
+ * never sees half of a drain; every snapshot is a state between two drains.
+ *
+ * Merging across cores, per series:
+ * - counters: the sum of every core's increments;
+ * - histograms: bucket counts, sum and count merged over cores;
+ * - gauges: each core's value is kept; the family exports `sum` (default), `max`, `min`, `latest` (the most
+ *   recently published value) or `perCore` (one series per core, with a `core` label). A core's last value
+ *   stays until that core (or its restart) publishes a new one.
+ */
+import {
+  ConflictingDefinition,
+  type DefinitionError,
+  findConflict,
+  type GaugeAggregation,
+  type LabelPair,
+  MetricKind,
+  type SeriesDefinition,
+  SeriesLimitExceeded,
+  seriesKey,
+  validateDefinition
+} from "../domain/index.ts"
+import type { Family, FamilyType, Series } from "../exposition/model.ts"
+
+export class AggregateSeries implements Series {
+  readonly labels: ReadonlyArray<LabelPair>
+  value = 0
+  bucketCounts?: Float64Array
+  sum = 0
+  count = 0
+  constructor(labels: ReadonlyArray<LabelPair>, buckets: number | undefined) {
+    this.labels = labels
+    if (buckets !== undefined) this.bucketCounts = new Float64Array(buckets + 1)
+  }
+}
+
+/** A gauge series combining several cores' values. */
+export class GaugeSeries extends AggregateSeries {
+  private readonly mode: GaugeAggregation
+  private readonly perCore = new Map<number, number>()
+  private latestAt = Number.NEGATIVE_INFINITY
+  constructor(labels: ReadonlyArray<LabelPair>, mode: GaugeAggregation) {
+    super(labels, undefined)
+    this.mode = mode
+  }
+  update(coreId: number, value: number, timestampMs: number): void {
+    this.perCore.set(coreId, value)
+    switch (this.mode) {
+      case "latest":
+        if (timestampMs >= this.latestAt) {
+          this.latestAt = timestampMs
+          this.value = value
+        }
+        return
+      case "perCore":
+        this.value = value
+        return
+      case "sum": {
+        let total = 0
+        for (const v of this.perCore.values()) total += v
+        this.value = total
+        return
+      }
+      case "max": {
+        let best = Number.NEGATIVE_INFINITY
+        for (const v of this.perCore.values()) best = v > best || Number.isNaN(v) ? v : best
+        this.value = best
+        return
+      }
+      case "min": {
+        let best = Number.POSITIVE_INFINITY
+        for (const v of this.perCore.values()) best = v < best || Number.isNaN(v) ? v : best
+        this.value = best
+        return
+      }
+    }
+  }
+}
+
+export class AggregateFamily implements Family {
+  readonly name: string
+  readonly help: string
+  readonly type: FamilyType
+  readonly buckets?: ReadonlyArray<number>
+  readonly series: Array<AggregateSeries> = []
+  readonly definition: SeriesDefinition
+  readonly aggregate: GaugeAggregation | undefined
+  readonly byKey = new Map<string, AggregateSeries>()
+  constructor(definition: SeriesDefinition, aggregate: GaugeAggregation | undefined) {
+    this.definition = definition
+    this.aggregate = aggregate
+    this.name = definition.name
+    this.help = definition.help
+    this.type = definition.kind === MetricKind.Counter ? "counter" : definition.kind === MetricKind.Gauge ? "gauge" : "histogram"
+    if (definition.buckets !== undefined) this.buckets = definition.buckets
+  }
+}
+
+export interface AggregateLimits {
+  /** Series the whole aggregate may hold (user series; percore's own are not counted). */
+  readonly maxSeries: number
+}
+
+/** Where a resolved definition lives. */
+export interface Resolved {
+  readonly family: AggregateFamily
+  readonly series: AggregateSeries
+}
+
+export class AggregateState {
+  readonly families = new Map<string, AggregateFamily>()
+  private userSeries = 0
+  readonly limits: AggregateLimits
+
+  constructor(limits: AggregateLimits) {
+    this.limits = limits
+  }
+
+  /** Number of series held (percore's own included). */
+  get seriesCount(): number {
+    let n = 0
+    for (const family of this.families.values()) n += family.series.length
+    return n
+  }
+
+  /**
+   * Finds or creates the series a core defined. `coreId` is used by `perCore` gauges. Fails with the typed
+   * error a core could not see by itself: a conflict with another core's definition, or the global limit.
+   */
+  resolve(
+    definition: SeriesDefinition,
+    aggregate: GaugeAggregation | undefined,
+    coreId: number,
+    own = false
+  ): Resolved | DefinitionError {
+    let family = this.families.get(definition.name)
+    if (family !== undefined) {
+      const conflict = findConflict(family.definition, definition)
+      if (conflict !== undefined) return conflict
+      if (family.aggregate !== aggregate) {
+        return new ConflictingDefinition({
+          metric: definition.name,
+          field: "kind",
+          existing: `gauge(aggregate: ${family.aggregate})`,
+          requested: `gauge(aggregate: ${aggregate})`
+        })
+      }
+    }
+    const labels: ReadonlyArray<LabelPair> = aggregate === "perCore"
+      ? sortLabels([...definition.labels.filter(([k]) => k !== "core"), ["core", String(coreId)] as const])
+      : definition.labels
+    const key = seriesKey({ name: definition.name, labels })
+    const existing = family?.byKey.get(key)
+    if (existing !== undefined && family !== undefined) return { family, series: existing }
+    if (!own && this.userSeries >= this.limits.maxSeries) {
+      return new SeriesLimitExceeded({ metric: definition.name, scope: "global", limit: this.limits.maxSeries })
+    }
+    if (family === undefined) {
+      family = new AggregateFamily(definition, aggregate)
+      this.families.set(definition.name, family)
+    }
+    const series = definition.kind === MetricKind.Gauge
+      ? new GaugeSeries(labels, aggregate ?? "sum")
+      : new AggregateSeries(labels, definition.buckets?.length)
+    family.series.push(series)
+    family.byKey.set(key, series)
+    if (!own) this.userSeries++
+    return { family, series }
+  }
+
+  /** Defines one of percore's own series (control-plane self-metrics); throws on a programming error. */
+  own(
+    name: string,
+    kind: MetricKind,
+    help: string,
+    labels: Readonly<Record<string, string>>,
+    options: { readonly buckets?: ReadonlyArray<number>; readonly aggregate?: GaugeAggregation } = {}
+  ): AggregateSeries {
+    const definition = validateDefinition({ name, kind, help, labels, buckets: options.buckets })
+    if (definition instanceof Error) throw definition
+    const aggregate = kind === MetricKind.Gauge ? options.aggregate ?? "sum" : undefined
+    const resolved = this.resolve(definition, aggregate, -1, true)
+    if (resolved instanceof Error) throw resolved
+    return resolved.series
+  }
+
+  /** Test and tooling helper: the series with exactly these labels (counters by either name), if any. */
+  find(name: string, labels: Readonly<Record<string, string>> = {}): AggregateSeries | undefined {
+    const pairs = sortLabels(Object.entries(labels))
+    const counterName = name.endsWith("_total") ? name.slice(0, -"_total".length) : name
+    for (const candidate of [name, counterName]) {
+      const series = this.families.get(candidate)?.byKey.get(seriesKey({ name: candidate, labels: pairs }))
+      if (series !== undefined) return series
+    }
+    return undefined
+  }
+}
+
+const sortLabels = (pairs: Array<LabelPair>): ReadonlyArray<LabelPair> =>
+  pairs.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))

@@ -1,0 +1,212 @@
+/**
+ * DataPlane — spawns and supervises the data-plane cores (one `worker_thread` each), and owns their
+ * shared buffers (ring, intern log, control block).
+ *
+ * Each core is supervised by a fiber in the layer's scope:
+ * - The core runs its module's default export. Returning means it finished: its ring is drained one last
+ *   time, its totals stay in the Aggregate, it is not restarted.
+ * - Throwing, or the thread dying, is a crash: it is logged with the core id and cause, the ring is drained
+ *   one last time (the core flushed before dying), `percore_core_up{core}` drops to 0, and the core is
+ *   restarted with fresh buffers after an exponential backoff (capped). Its series map to the same
+ *   aggregate series, so counters stay monotonic; `percore_core_crashes_total` shows crash loops.
+ * - Closing the scope signals stop in shared memory (`core.stopping`), waits `stopGrace`, terminates what is
+ *   left, and drains every ring one last time: everything a core recorded before the stop is kept.
+ *
+ * Host apps that spawn their own workers use `allocateCore()`: it returns buffers to pass as
+ * `workerData.percore`, and the core's ring is drained like any other until `releaseCore()`.
+ */
+import { pathToFileURL } from "node:url"
+import { inspect } from "node:util"
+import { resolve as resolvePath } from "node:path"
+import { Worker } from "node:worker_threads"
+import { Cause, Context, Duration, Effect, Fiber, Layer, Schedule, Schema } from "effect"
+import { MetricKind, SelfMetric } from "../domain/index.ts"
+import { allocateCoreBuffers, type CoreBuffers, type CoreSettings } from "../core/CoreBuffers.ts"
+import { Aggregate } from "./Aggregate.ts"
+import { CoreChannel, type CoreState } from "./CoreChannel.ts"
+import { Drainer } from "./Drainer.ts"
+import { PercoreConfig } from "./PercoreConfig.ts"
+
+export class CoreCrashed extends Schema.TaggedError<CoreCrashed>()("CoreCrashed", {
+  core: Schema.Number,
+  cause: Schema.String
+}) {
+  override get message(): string {
+    return `core ${this.core} crashed: ${this.cause}`
+  }
+}
+
+export interface CoreStatus {
+  readonly core: number
+  readonly state: CoreState
+  readonly restarts: number
+}
+
+/** Restart delays after a crash: 100 ms, doubling, at most 10 s. */
+export const restartSchedule = Schedule.exponential("100 millis").pipe(
+  Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(10))))
+)
+
+const workerEntry = new URL("../core/worker-main.ts", import.meta.url)
+const demoModule = new URL("../core/demo.ts", import.meta.url).href
+
+export class DataPlane extends Context.Service<DataPlane, {
+  /** The spawned cores and their states. */
+  readonly cores: () => ReadonlyArray<CoreStatus>
+  /** True when every spawned core is up (and the Drainer drains it). */
+  readonly ready: () => boolean
+  /** Asks every live core to flush its coalesced updates and waits (at most `timeout`) for them. */
+  readonly flush: (timeout: Duration.Input) => Effect.Effect<boolean>
+  /** Buffers for a core the host app spawns itself: pass them as `workerData.percore`. */
+  readonly allocateCore: () => Effect.Effect<CoreBuffers>
+  /** Final drain of a host-spawned core whose worker has ended. */
+  readonly releaseCore: (buffers: CoreBuffers) => Effect.Effect<void>
+}>()("percore/services/DataPlane") {
+  static readonly layer = Layer.effect(
+    DataPlane,
+    Effect.gen(function*() {
+      const config = yield* PercoreConfig
+      const aggregate = yield* Aggregate
+      const drainer = yield* Drainer
+      const settings: CoreSettings = {
+        flushIntervalMs: Math.max(1, Duration.toMillis(config.flushInterval)),
+        maxSeriesPerCore: config.maxSeriesPerCore,
+        maxSeriesPerFamily: config.maxSeriesPerFamily
+      }
+      const sizes = { ringCapacity: config.ringCapacity, logBytes: config.internLogBytes }
+      const moduleUrl = config.worker === "" ? demoModule : pathToFileURL(resolvePath(config.worker)).href
+      const live = new Map<number, { channel: CoreChannel; worker: Worker | undefined; restarts: number }>()
+      let stopping = false
+      let nextHostCore = Math.max(config.cores, 0)
+
+      const selfSeries = (core: number) => ({
+        up: aggregate.own(SelfMetric.coreUp.name, MetricKind.Gauge, SelfMetric.coreUp.help, { core: String(core) }),
+        crashes: aggregate.own(SelfMetric.coreCrashes.name, MetricKind.Counter, SelfMetric.coreCrashes.help, { core: String(core) }),
+        restarts: aggregate.own(SelfMetric.coreRestarts.name, MetricKind.Counter, SelfMetric.coreRestarts.help, { core: String(core) })
+      })
+
+      /** One incarnation of a core: succeeds when it finished or was stopped, fails with CoreCrashed. */
+      const incarnation = (core: number, self: ReturnType<typeof selfSeries>) =>
+        Effect.gen(function*() {
+          const buffers = allocateCoreBuffers(core, sizes, settings)
+          const channel = new CoreChannel(buffers, aggregate)
+          yield* drainer.register(channel)
+          const entry = live.get(core)
+          const restarts = entry === undefined || entry.worker === undefined ? 0 : entry.restarts + 1
+          if (restarts > 0) self.restarts.value++
+          const worker = new Worker(workerEntry, {
+            workerData: { percore: buffers, percoreWorker: { moduleUrl } },
+            name: `percore-core-${core}`
+          })
+          live.set(core, { channel, worker, restarts })
+          if (stopping) channel.requestStop()
+          const outcome = yield* Effect.callback<{ finished: boolean; error: unknown; code: number }>((resume) => {
+            let finished = false
+            let error: unknown = undefined
+            worker.on("online", () => {
+              channel.state = "up"
+              self.up.value = 1
+            })
+            worker.on("message", (message: unknown) => {
+              if (typeof message === "object" && message !== null && "type" in message && message.type === "finished") finished = true
+            })
+            worker.on("error", (e) => {
+              error = e
+            })
+            worker.on("exit", (code) => resume(Effect.succeed({ finished, error, code })))
+          })
+          self.up.value = 0
+          // The core flushed before it ended (or was terminated): take everything it published.
+          yield* drainer.retire(channel)
+          if (outcome.finished || (stopping && outcome.error === undefined)) {
+            channel.state = outcome.finished ? "finished" : "stopped"
+            return
+          }
+          channel.state = "crashed"
+          self.crashes.value++
+          const cause = outcome.error instanceof Error
+            ? outcome.error.stack ?? outcome.error.message
+            : outcome.error !== undefined
+            ? inspect(outcome.error)
+            : `thread exited with code ${outcome.code} without finishing`
+          yield* Effect.logError(`percore: core ${core} crashed`).pipe(Effect.annotateLogs({ core, cause }))
+          if (stopping) return
+          return yield* new CoreCrashed({ core, cause })
+        })
+
+      const supervise = (core: number) => {
+        const self = selfSeries(core)
+        return incarnation(core, self).pipe(
+          Effect.retry({ schedule: restartSchedule, while: () => !stopping }),
+          Effect.catchTag("CoreCrashed", () => Effect.void)
+        )
+      }
+
+      const supervisors: Array<Fiber.Fiber<void>> = []
+      for (let core = 0; core < config.cores; core++) {
+        // Known (as "starting") before its thread exists, so readiness counts it from the start.
+        const placeholder = new CoreChannel(allocateCoreBuffers(core, { ringCapacity: 2, logBytes: 64 }, settings), aggregate)
+        live.set(core, { channel: placeholder, worker: undefined, restarts: 0 })
+        supervisors.push(yield* Effect.forkScoped(supervise(core)))
+      }
+
+      // Runs before the supervisors are interrupted (finalizers run in reverse order of registration).
+      yield* Effect.addFinalizer(() =>
+        Effect.gen(function*() {
+          stopping = true
+          for (const { channel } of live.values()) channel.requestStop()
+          const allEnded = Fiber.joinAll(supervisors)
+          const ended = yield* allEnded.pipe(Effect.timeoutOption(Duration.fromInputUnsafe(config.stopGrace)))
+          if (ended._tag === "None") {
+            const stuck = [...live.entries()].filter(([, e]) => e.channel.state === "up" || e.channel.state === "starting")
+            yield* Effect.logWarning(`percore: ${stuck.length} core(s) did not stop within the grace period; terminating them`)
+            for (const [, e] of stuck) void e.worker?.terminate()
+            yield* allEnded
+          }
+          // Host-created cores: one last drain of what they published.
+          for (const { channel, worker } of live.values()) if (worker === undefined) yield* drainer.retire(channel)
+        }).pipe(Effect.catchCause((cause) => Effect.logError("percore: stopping cores failed", Cause.pretty(cause))))
+      )
+
+      const flush = Effect.fnUntraced(function*(timeout: Duration.Input) {
+        const requests = [...live.values()]
+          .filter((e) => e.channel.state === "up")
+          .map((e) => ({ channel: e.channel, request: e.channel.requestFlush() }))
+        const deadline = performance.now() + Duration.toMillis(Duration.fromInputUnsafe(timeout))
+        while (!requests.every(({ channel, request }) => channel.flushed(request) || channel.state !== "up")) {
+          if (performance.now() >= deadline) return false
+          yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 1)))
+        }
+        return true
+      })
+
+      const allocateCore = Effect.fnUntraced(function*() {
+        const core = nextHostCore++
+        const buffers = allocateCoreBuffers(core, sizes, settings)
+        const channel = new CoreChannel(buffers, aggregate)
+        channel.state = "up"
+        selfSeries(core).up.value = 1
+        live.set(core, { channel, worker: undefined, restarts: 0 })
+        yield* drainer.register(channel)
+        return buffers
+      })
+
+      const releaseCore = Effect.fnUntraced(function*(buffers: CoreBuffers) {
+        const entry = live.get(buffers.coreId)
+        if (entry === undefined || entry.channel.buffers !== buffers) return
+        entry.channel.state = "finished"
+        selfSeries(buffers.coreId).up.value = 0
+        live.delete(buffers.coreId)
+        yield* drainer.retire(entry.channel)
+      })
+
+      return DataPlane.of({
+        cores: () => [...live.entries()].map(([core, e]) => ({ core, state: e.channel.state, restarts: e.restarts })),
+        ready: () => [...live.values()].every((e) => e.channel.state === "up"),
+        flush,
+        allocateCore,
+        releaseCore
+      })
+    })
+  )
+}

@@ -1,0 +1,119 @@
+/**
+ * Drainer — the one consumer of every core's ring.
+ *
+ * A fiber forked in the layer's scope drains every registered channel into the Aggregate on
+ * `Schedule.spaced(drainInterval)`. Each ring also wakes it early: the producer bumps and notifies the
+ * ring's WAKE word when the ring crosses half full, and a fiber per channel waits on it with
+ * `Atomics.waitAsync`, so a burst is drained before it overflows even if the interval is long.
+ *
+ * Exactly one consumer per ring, ever: scheduled drains, early wake-ups, on-demand drains (before a
+ * scrape) and final drains (a core that ended) all go through one permit. Closing the layer's scope
+ * stops the fiber and runs one last drain.
+ */
+import { Context, Duration, Effect, Fiber, Layer, Schedule, Semaphore } from "effect"
+import { MetricKind, SelfMetric } from "../domain/index.ts"
+import { Aggregate } from "./Aggregate.ts"
+import type { AggregateSeries } from "./AggregateState.ts"
+import type { CoreChannel } from "./CoreChannel.ts"
+import { PercoreConfig } from "./PercoreConfig.ts"
+
+export interface DrainReport {
+  readonly delivered: number
+  readonly rings: number
+}
+
+export class Drainer extends Context.Service<Drainer, {
+  /** Drains every ring now (waiting for a drain in progress to finish first). */
+  readonly drainNow: Effect.Effect<DrainReport>
+  /** Starts draining a core's channel (scheduled and on wake-up). */
+  readonly register: (channel: CoreChannel) => Effect.Effect<void>
+  /** Drains a channel one last time and stops draining it (its core ended). */
+  readonly retire: (channel: CoreChannel) => Effect.Effect<void>
+  /** The channels being drained. */
+  readonly channels: () => ReadonlyArray<CoreChannel>
+  /** Drains completed since the layer started. */
+  readonly drains: () => number
+}>()("percore/services/Drainer") {
+  static readonly layer = Layer.effect(
+    Drainer,
+    Effect.gen(function*() {
+      const aggregate = yield* Aggregate
+      const { drainInterval } = yield* PercoreConfig
+      const scope = yield* Effect.scope
+      const permit = yield* Semaphore.make(1)
+      const channels = new Map<CoreChannel, Fiber.Fiber<void>>()
+      const drainBuckets = [0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5]
+      const drainDuration = aggregate.own(SelfMetric.drainDuration.name, MetricKind.Histogram, SelfMetric.drainDuration.help, {}, {
+        buckets: drainBuckets
+      })
+      const seriesCount = aggregate.own(SelfMetric.series.name, MetricKind.Gauge, SelfMetric.series.help, {})
+      let drains = 0
+
+      const drainAll = Effect.suspend(() => {
+        const started = performance.now()
+        let delivered = 0
+        for (const channel of channels.keys()) delivered += channel.drain()
+        observe(drainDuration, drainBuckets, (performance.now() - started) / 1000)
+        seriesCount.value = aggregate.seriesCount
+        drains++
+        const refusals = [...channels.keys()].flatMap((channel) =>
+          channel.takeRefusals().map((error) => ({ core: channel.coreId, error }))
+        )
+        const report: DrainReport = { delivered, rings: channels.size }
+        return refusals.length === 0 ? Effect.succeed(report) : Effect.forEach(refusals, ({ core, error }) =>
+          Effect.logWarning(`percore: core ${core} defined a series the control plane refused: ${error.message}`)).pipe(
+            Effect.as(report)
+          )
+      })
+      const drainNow = permit.withPermit(drainAll)
+
+      // Early wake-ups: the producer notifies when its ring crosses half full.
+      const wakeLoop = (channel: CoreChannel) =>
+        Effect.gen(function*() {
+          while (true) {
+            const seen = channel.reader.wakeCount()
+            const woke = yield* Effect.promise(() => channel.reader.waitForWake(seen, 1000))
+            if (woke !== "timed-out") yield* drainNow
+          }
+        })
+
+      const register = Effect.fnUntraced(function*(channel: CoreChannel) {
+        const fiber = yield* Effect.forkIn(wakeLoop(channel), scope)
+        channels.set(channel, fiber)
+      })
+
+      const retire = Effect.fnUntraced(function*(channel: CoreChannel) {
+        const fiber = channels.get(channel)
+        yield* permit.withPermit(Effect.sync(() => {
+          channel.drain()
+          channels.delete(channel)
+        }))
+        if (fiber !== undefined) yield* Fiber.interrupt(fiber)
+      })
+
+      yield* drainNow.pipe(
+        Effect.repeat(Schedule.spaced(Duration.fromInputUnsafe(drainInterval))),
+        Effect.forkScoped
+      )
+      yield* Effect.addFinalizer(() => drainNow)
+
+      return Drainer.of({
+        drainNow,
+        register,
+        retire,
+        channels: () => [...channels.keys()],
+        drains: () => drains
+      })
+    })
+  )
+}
+
+/** Adds one observation to a histogram series of the aggregate (control-plane self-metrics). */
+export const observe = (series: AggregateSeries, bounds: ReadonlyArray<number>, value: number): void => {
+  let bucket = 0
+  while (bucket < bounds.length && value > bounds[bucket]!) bucket++
+  const counts = series.bucketCounts!
+  counts[bucket] = counts[bucket]! + 1
+  series.count++
+  series.sum += value
+}
