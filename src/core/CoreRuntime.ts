@@ -20,6 +20,7 @@ import {
   type DefinitionError,
   type GaugeAggregation,
   findConflict,
+  InvalidMetricName,
   type LabelPair,
   MetricKind,
   type SeriesDefinition,
@@ -32,6 +33,9 @@ import {
 import { MAX_METRIC_ID, type RingWriter, TelemetryRing } from "../ring/index.ts"
 import { Control, type CoreBuffers, type CoreSettings } from "./CoreBuffers.ts"
 import { InternLogFull, InternLogWriter } from "./InternLog.ts"
+
+/** Family-name prefix of percore's own metrics; users cannot define series under it. */
+export const SELF_PREFIX = "percore_"
 
 /** Handle calls between two looks at the clock (and at stop / flush requests) on the hot path. */
 const CHECK_EVERY = 256
@@ -319,6 +323,9 @@ export class CoreRuntime {
   ): Counter | Gauge | Histogram {
     const definition = validateDefinition(input)
     if (isError(definition)) throw definition
+    if (!internal && definition.name.startsWith(SELF_PREFIX)) {
+      throw new InvalidMetricName({ name: input.name, reason: `the prefix "${SELF_PREFIX}" is reserved for percore's own metrics` })
+    }
     const key = seriesKey(definition)
     const existingHandle = this.handles.get(key)
     const family = this.families.get(definition.name)

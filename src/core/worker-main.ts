@@ -19,6 +19,7 @@ void core.id // attach now: the core's self-metric series are defined before any
 
 const loaded: unknown = await import(moduleUrl.startsWith("file:") ? moduleUrl : pathToFileURL(moduleUrl).href)
 const main = typeof loaded === "object" && loaded !== null && "default" in loaded ? loaded.default : undefined
+parentPort?.postMessage({ type: "up" }) // attached and the core module loaded: the core is up
 if (typeof main === "function") {
   await main(core)
   closeCore()

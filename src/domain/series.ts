@@ -86,8 +86,8 @@ export const validateDefinition = (input: DefinitionInput): SeriesDefinition | D
   const pairs: Array<LabelPair> = raw === undefined
     ? []
     : isPairArray(raw)
-    ? raw.map(([k, v]) => [k, v] as const)
-    : Object.entries(raw)
+    ? raw.map(([k, v]) => [k, String(v).toWellFormed()] as const)
+    : Object.entries(raw).map(([k, v]) => [k, String(v).toWellFormed()] as const)
   pairs.sort(byLabelName)
   for (let i = 0; i < pairs.length; i++) {
     const label = pairs[i]![0]

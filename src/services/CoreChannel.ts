@@ -13,7 +13,7 @@ import {
   WireKind
 } from "../domain/index.ts"
 import { Control, type CoreBuffers } from "../core/CoreBuffers.ts"
-import type { InternEntry } from "../core/CoreRuntime.ts"
+import { type InternEntry, SELF_PREFIX } from "../core/CoreRuntime.ts"
 import { InternLogReader } from "../core/InternLog.ts"
 import { type RingReader, type SampleSink, TelemetryRing } from "../ring/index.ts"
 import type { AggregateSeries, AggregateState, GaugeSeries } from "./AggregateState.ts"
@@ -168,7 +168,7 @@ export class CoreChannel {
     }
     if (definition instanceof Error) return refuse(this.self.refusedSamples)
     const aggregate: GaugeAggregation | undefined = entry.kind === MetricKind.Gauge ? entry.aggregate ?? "sum" : undefined
-    const resolved = this.aggregate.resolve(definition, aggregate, this.coreId)
+    const resolved = this.aggregate.resolve(definition, aggregate, this.coreId, definition.name.startsWith(SELF_PREFIX))
     if (resolved instanceof Error) {
       this.refusals.push(resolved)
       ;(resolved._tag === "SeriesLimitExceeded" ? this.self.refusedGlobal : this.self.refusedConflict).value++

@@ -103,12 +103,12 @@ export class DataPlane extends Context.Service<DataPlane, {
           const outcome = yield* Effect.callback<{ finished: boolean; error: unknown; code: number }>((resume) => {
             let finished = false
             let error: unknown = undefined
-            worker.on("online", () => {
-              channel.state = "up"
-              self.up.value = 1
-            })
             worker.on("message", (message: unknown) => {
-              if (typeof message === "object" && message !== null && "type" in message && message.type === "finished") finished = true
+              const type = typeof message === "object" && message !== null && "type" in message ? message.type : undefined
+              if (type === "up") {
+                channel.state = "up"
+                self.up.value = 1
+              } else if (type === "finished") finished = true
             })
             worker.on("error", (e) => {
               error = e

@@ -1,0 +1,45 @@
+/**
+ * The exposition model: what the Aggregate builds (once per family / series) and mutates in place between
+ * scrapes, and what the renderer reads.
+ *
+ * Identity matters: the renderer caches each family's header lines and each series' escaped
+ * `name{labels` prefixes on first sight, keyed by the object. Names, help, buckets, quantiles and label
+ * sets are therefore treated as immutable for the lifetime of the object; only the numeric fields
+ * (`value`, `bucketCounts` contents, `sum`, `count`, `quantileValues` contents) may change between scrapes.
+ * To change a label set, create a new `Series` object.
+ */
+
+export type FamilyType = "counter" | "gauge" | "histogram" | "summary" | "unknown"
+
+export interface Family {
+  /** Family name `[a-zA-Z_:][a-zA-Z0-9_:]*`; for counters without the `_total` suffix (one is stripped if given). */
+  readonly name: string
+  /** Free text; escaped by the renderer. An empty help prints no HELP line. */
+  readonly help: string
+  readonly type: FamilyType
+  /** Histogram upper bounds: sorted ascending, finite, unique. No `+Inf`: the renderer adds it. */
+  readonly buckets?: ReadonlyArray<number>
+  /** Summary quantiles in [0, 1], e.g. `[0.5, 0.9, 0.99]`. */
+  readonly quantiles?: ReadonlyArray<number>
+  readonly series: ReadonlyArray<Series> | Iterable<Series>
+}
+
+export interface Series {
+  /** Label pairs in output order; names `[a-zA-Z_][a-zA-Z0-9_]*`, values any string (escaped by the renderer). */
+  readonly labels: ReadonlyArray<readonly [name: string, value: string]>
+  /** Counter / gauge / unknown value. */
+  value: number
+  /**
+   * Histogram: NON-cumulative counts per bound, length `buckets.length + 1` (the last one counts observations above
+   * the highest bound). The renderer accumulates them; `le="+Inf"` and `_count` are their total.
+   */
+  bucketCounts?: Float64Array
+  /** Histogram / summary sum of observations. */
+  sum: number
+  /** Summary count of observations (histograms derive `_count` from `bucketCounts` when present). */
+  count: number
+  /** Summary: one value per family quantile, in the same order. */
+  quantileValues?: Float64Array
+}
+
+export type Format = "openmetrics" | "text"

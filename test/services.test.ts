@@ -1,0 +1,178 @@
+/**
+ * The control-plane services: the Drainer's schedule under TestClock, and DataPlane + Drainer +
+ * Aggregate with real worker threads.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { ConfigProvider, Context, Effect, Exit, Fiber, Layer, Scope } from "effect"
+import { TestClock } from "effect/testing"
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { allocateCoreBuffers, defaultCoreSettings } from "../src/core/CoreBuffers.ts"
+import { CoreRuntime } from "../src/core/CoreRuntime.ts"
+import { Aggregate } from "../src/services/Aggregate.ts"
+import type { AggregateState } from "../src/services/AggregateState.ts"
+import { CoreChannel } from "../src/services/CoreChannel.ts"
+import { DataPlane } from "../src/services/DataPlane.ts"
+import { Drainer } from "../src/services/Drainer.ts"
+
+const configLayer = (env: Record<string, string>) => ConfigProvider.layer(ConfigProvider.fromEnv({ env }))
+
+const drainerLayer = (env: Record<string, string>) =>
+  Drainer.layer.pipe(Layer.provideMerge(Aggregate.layer), Layer.provide(configLayer(env)))
+
+const percoreLayer = (env: Record<string, string>) =>
+  DataPlane.layer.pipe(
+    Layer.provideMerge(Drainer.layer),
+    Layer.provideMerge(Aggregate.layer),
+    Layer.provide(configLayer(env))
+  )
+
+/** A core living in this thread (a host-created core, attached by hand), and its channel. */
+const localCore = (aggregate: AggregateState, coreId: number) => {
+  const buffers = allocateCoreBuffers(coreId, { ringCapacity: 1024, logBytes: 64 * 1024 }, { ...defaultCoreSettings, flushIntervalMs: 60_000 })
+  return { runtime: new CoreRuntime(buffers), channel: new CoreChannel(buffers, aggregate) }
+}
+
+describe("Drainer (TestClock)", () => {
+  it.effect("drains on schedule, drains once more when its scope closes, then never again", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(drainerLayer({ PERCORE_DRAIN_INTERVAL: "10 millis" }), scope)
+      const drainer = Context.get(context, Drainer)
+      const aggregate = Context.get(context, Aggregate)
+      const { runtime, channel } = localCore(aggregate, 0)
+      yield* drainer.register(channel)
+      const counter = runtime.counter("ticks_total")
+      yield* Effect.yieldNow
+      const initial = drainer.drains()
+      counter.inc(3)
+      runtime.flush()
+      yield* TestClock.adjust("5 millis")
+      assert.strictEqual(drainer.drains(), initial, "no drain before the interval has passed")
+      assert.isUndefined(aggregate.find("ticks_total"), "not drained yet: the control plane has not read the series")
+      yield* TestClock.adjust("5 millis")
+      assert.strictEqual(drainer.drains(), initial + 1)
+      assert.strictEqual(aggregate.find("ticks_total")?.value, 3)
+      yield* TestClock.adjust("100 millis")
+      assert.strictEqual(drainer.drains(), initial + 11)
+      counter.inc(4)
+      runtime.flush()
+      yield* Scope.close(scope, Exit.void)
+      assert.strictEqual(aggregate.find("ticks_total")?.value, 7, "the final drain took what was published before the close")
+      const afterClose = drainer.drains()
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(drainer.drains(), afterClose, "the drain fiber stopped with its scope")
+      runtime.close()
+    }))
+
+  it.effect("concurrent on-demand, scheduled and final drains never consume a ring twice", () =>
+    Effect.gen(function*() {
+      const drainer = yield* Drainer
+      const aggregate = yield* Aggregate
+      const cores = [0, 1, 2].map((id) => localCore(aggregate, id))
+      for (const c of cores) yield* drainer.register(c.channel)
+      const counters = cores.map((c) => c.runtime.counter("shared_total"))
+      let expected = 0
+      const fibers = []
+      for (let round = 0; round < 50; round++) {
+        counters.forEach((counter, i) => counter.inc(round + i))
+        expected += 3 * round + 3
+        cores.forEach((c) => c.runtime.flush())
+        fibers.push(yield* Effect.forkChild(drainer.drainNow))
+        fibers.push(yield* Effect.forkChild(drainer.drainNow))
+        yield* TestClock.adjust("3 millis")
+      }
+      yield* Fiber.joinAll(fibers)
+      yield* drainer.retire(cores[0]!.channel)
+      yield* drainer.drainNow
+      assert.strictEqual(aggregate.find("shared_total")?.value, expected)
+      for (const c of cores) {
+        assert.strictEqual(c.channel.reader.dropped, 0)
+        assert.strictEqual(c.channel.reader.delivered, c.channel.reader.published())
+      }
+      assert.deepStrictEqual(drainer.channels().map((c) => c.coreId), [1, 2], "a retired channel is no longer drained")
+      cores.forEach((c) => c.runtime.close())
+    }).pipe(Effect.provide(drainerLayer({ PERCORE_DRAIN_INTERVAL: "10 millis" }))))
+})
+
+const waitFor = (condition: () => boolean, what: string, timeoutMs = 20_000) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + timeoutMs
+    while (!condition()) {
+      if (Date.now() > deadline) return assert.fail(`timed out waiting for ${what}`)
+      yield* Effect.sleep("10 millis")
+    }
+  })
+
+describe("DataPlane with real worker threads", () => {
+  it.live("N cores record known totals; the aggregate equals them exactly, for every kind and gauge mode", () =>
+    Effect.gen(function*() {
+      process.env["TEST_MODE"] = "finite"
+      process.env["TEST_COUNT"] = "30000"
+      const dataPlane = yield* DataPlane
+      const aggregate = yield* Aggregate
+      const drainer = yield* Drainer
+      yield* waitFor(() => dataPlane.cores().every((c) => c.state === "finished"), "cores to finish")
+      yield* drainer.drainNow
+      const cores = 3
+      const n = 30_000
+      assert.strictEqual(aggregate.find("test_requests_total", { route: "/a" })?.value, cores * n)
+      const h = aggregate.find("test_latency_seconds")!
+      assert.deepStrictEqual([...h.bucketCounts!], [cores * n / 3, cores * n / 3, cores * n / 3])
+      assert.strictEqual(h.count, cores * n)
+      assert.closeTo(h.sum, cores * (n / 3) * (0.05 + 0.5 + 5), 1e-6)
+      assert.strictEqual(aggregate.find("test_gauge_summed")?.value, 1 + 2 + 3)
+      assert.strictEqual(aggregate.find("test_gauge_max")?.value, 3)
+      assert.strictEqual(aggregate.find("test_gauge_min")?.value, 1)
+      assert.include([1, 2, 3], aggregate.find("test_gauge_latest")?.value)
+      for (const core of [0, 1, 2]) {
+        assert.strictEqual(aggregate.find("test_gauge_per_core", { core: String(core) })?.value, (core + 1) * 10 + 1)
+        assert.strictEqual(aggregate.find("percore_ring_dropped_total", { core: String(core) })?.value, 0)
+        assert.strictEqual(aggregate.find("percore_core_up", { core: String(core) })?.value, 0, "a finished core is down")
+      }
+    }).pipe(Effect.provide(percoreLayer({ PERCORE_CORES: "3", PERCORE_WORKER: "test/fixtures/known-totals.ts" }))))
+
+  it.live("a series defined and used at once on a core is attributed correctly while the control plane drains", () =>
+    Effect.gen(function*() {
+      process.env["TEST_MODE"] = "dynamic"
+      process.env["TEST_COUNT"] = "1500"
+      const dataPlane = yield* DataPlane
+      const aggregate = yield* Aggregate
+      yield* waitFor(() => dataPlane.cores().every((c) => c.state === "finished"), "cores to finish")
+      for (const core of ["0", "1"]) {
+        for (let i = 0; i < 1500; i++) {
+          assert.strictEqual(aggregate.find("test_dynamic_total", { i: String(i), core })?.value, i + 1, `series ${i} of core ${core}`)
+        }
+        assert.strictEqual(aggregate.find("percore_invalid_samples_total", { core, reason: "unknown_series" })?.value, 0)
+      }
+    }).pipe(Effect.provide(percoreLayer({
+      PERCORE_CORES: "2",
+      PERCORE_WORKER: "test/fixtures/known-totals.ts",
+      PERCORE_DRAIN_INTERVAL: "1 millis"
+    }))))
+
+  it.live("closing the scope stops the cores and the final drain loses nothing recorded before the stop", () =>
+    Effect.gen(function*() {
+      const outDir = mkdtempSync(join(tmpdir(), "percore-stop-"))
+      process.env["TEST_MODE"] = "until-stop"
+      process.env["TEST_OUT_DIR"] = outDir
+      let aggregate: AggregateState | undefined
+      yield* Effect.gen(function*() {
+        const dataPlane = yield* DataPlane
+        aggregate = yield* Aggregate
+        yield* waitFor(() => dataPlane.ready(), "cores to be up")
+        const drainer = yield* Drainer
+        yield* waitFor(() => (aggregate!.find("test_requests_total", { route: "/a" })?.value ?? 0) > 0, "samples to arrive")
+        yield* Effect.sleep("100 millis")
+        yield* drainer.drainNow
+      }).pipe(Effect.provide(percoreLayer({ PERCORE_CORES: "2", PERCORE_WORKER: "test/fixtures/known-totals.ts" })))
+      delete process.env["TEST_OUT_DIR"]
+      const files = readdirSync(outDir)
+      assert.strictEqual(files.length, 2, "both cores saw the stop and reported")
+      const recorded = files.reduce((sum, f) => sum + (JSON.parse(readFileSync(join(outDir, f), "utf8")) as { recorded: number }).recorded, 0)
+      assert.isAbove(recorded, 0)
+      assert.strictEqual(aggregate!.find("test_requests_total", { route: "/a" })?.value, recorded)
+      assert.strictEqual(aggregate!.find("test_latency_seconds")?.count, recorded)
+    }))
+})
