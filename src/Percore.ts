@@ -1,0 +1,44 @@
+/**
+ * percore's ready-made Layers.
+ *
+ * - `Percore.layer`: every service (Aggregate, Drainer, DataPlane, MetricsHttp) plus the HTTP routes, as a
+ *   Layer to merge into a host app's `HttpRouter` app: `HttpRouter.serve(Layer.mergeAll(MyRoutes, Percore.layer))`.
+ * - `Percore.server`: the same, served by Node's HTTP server on `PERCORE_HOST:PERCORE_PORT`, logging one line
+ *   with the URL and the number of cores once it listens. `src/main.ts` launches it.
+ */
+import { createServer } from "node:http"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Config, Duration, Effect, Layer } from "effect"
+import { HttpRouter, HttpServer } from "effect/http"
+import { Aggregate } from "./services/Aggregate.ts"
+import { DataPlane } from "./services/DataPlane.ts"
+import { Drainer } from "./services/Drainer.ts"
+import { HttpConfig, ListenConfig, MetricsHttp } from "./services/MetricsHttp.ts"
+import { PercoreConfig } from "./services/PercoreConfig.ts"
+
+/** Aggregate → Drainer → DataPlane → MetricsHttp, all exposed. */
+const services = MetricsHttp.layer.pipe(
+  Layer.provideMerge(DataPlane.layer),
+  Layer.provideMerge(Drainer.layer),
+  Layer.provideMerge(Aggregate.layer)
+)
+
+const layer = MetricsHttp.routes.pipe(Layer.provideMerge(services))
+
+const announce = Layer.effectDiscard(Effect.gen(function*() {
+  const server = yield* HttpServer.HttpServer
+  const { metricsPath } = yield* HttpConfig
+  const { cores } = yield* PercoreConfig
+  const url = `${HttpServer.formatAddress(server.address)}${metricsPath}`
+  yield* Effect.logInfo(`percore: serving ${url} with ${cores} core${cores === 1 ? "" : "s"}`)
+}))
+
+const server = HttpRouter.serve(layer, { disableLogger: true, disableListenLog: true }).pipe(
+  Layer.merge(announce),
+  Layer.provide(NodeHttpServer.layerConfig(() => createServer(), {
+    ...ListenConfig,
+    gracefulShutdownTimeout: Config.succeed(Duration.seconds(5))
+  }))
+)
+
+export const Percore = { layer, services, server } as const

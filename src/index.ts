@@ -1,0 +1,13 @@
+/**
+ * `percore`: the control plane's services and ready-made Layers. Inside a core use `percore/core`;
+ * the raw ring is `percore/ring`.
+ */
+export { Percore } from "./Percore.ts"
+export { Aggregate } from "./services/Aggregate.ts"
+export { AggregateState } from "./services/AggregateState.ts"
+export { CoreCrashed, type CoreStatus, DataPlane } from "./services/DataPlane.ts"
+export { type DrainReport, Drainer } from "./services/Drainer.ts"
+export { HttpConfig, MetricsHttp } from "./services/MetricsHttp.ts"
+export { PercoreConfig } from "./services/PercoreConfig.ts"
+export type { CoreBuffers, CoreSettings } from "./core/CoreBuffers.ts"
+export * from "./domain/index.ts"

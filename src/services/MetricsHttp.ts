@@ -1,0 +1,126 @@
+/**
+ * MetricsHttp — the control plane's HTTP surface: `/metrics` (Prometheus text 0.0.4 or OpenMetrics 1.0,
+ * negotiated, gzip when accepted), `/healthz` and `/readyz`. Cores never serve HTTP.
+ *
+ * A scrape first asks every core to flush and waits a bounded time for them (`PERCORE_SCRAPE_FLUSH_WAIT`),
+ * then drains every ring, so it sees everything recorded before it; then it renders the Aggregate and the
+ * host app's own Effect `Metric`s with one renderer.
+ *
+ * `MetricsHttp.routes` is a Layer of `HttpRouter` routes: a host app merges it with its own routes.
+ */
+import { promisify } from "node:util"
+import { gzip as gzipCallback } from "node:zlib"
+import { Config, Context, Duration, Effect, Layer, Metric } from "effect"
+import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { claimedNames, fromEffectSnapshots } from "../exposition/effectMetrics.ts"
+import { acceptsGzip, contentType, type Family, type Format, negotiate, render } from "../exposition/index.ts"
+import { Aggregate } from "./Aggregate.ts"
+import { DataPlane } from "./DataPlane.ts"
+import { Drainer } from "./Drainer.ts"
+
+const gzip = promisify(gzipCallback)
+const encoder = new TextEncoder()
+
+const host = Config.String("PERCORE_HOST").pipe(Config.withDefault("127.0.0.1"))
+const port = Config.Port("PERCORE_PORT").pipe(Config.withDefault(9464))
+
+export const HttpConfig = Config.all({
+  host,
+  port,
+  metricsPath: Config.String("PERCORE_METRICS_PATH").pipe(Config.withDefault("/metrics")),
+  scrapeFlushWait: Config.Duration("PERCORE_SCRAPE_FLUSH_WAIT").pipe(Config.withDefault(Duration.millis(100)))
+})
+
+/** Where Node's HTTP server listens, in `NodeHttpServer.layerConfig`'s shape. */
+export const ListenConfig = { host, port } as const
+
+export class MetricsHttp extends Context.Service<MetricsHttp, {
+  /** Flush (bounded), drain, and render everything in one format. */
+  readonly scrape: (format: Format) => Effect.Effect<string>
+}>()("percore/services/MetricsHttp") {
+  static readonly layer = Layer.effect(
+    MetricsHttp,
+    Effect.gen(function*() {
+      const aggregate = yield* Aggregate
+      const dataPlane = yield* DataPlane
+      const drainer = yield* Drainer
+      const { scrapeFlushWait } = yield* HttpConfig
+      const warned = new Set<string>()
+
+      const scrape = Effect.fn("MetricsHttp.scrape")(function*(format: Format) {
+        yield* dataPlane.flush(scrapeFlushWait)
+        yield* drainer.drainNow
+        const claimed = new Set<string>()
+        for (const family of aggregate.families.values()) for (const n of claimedNames(family.name, family.type)) claimed.add(n)
+        const effect = fromEffectSnapshots(yield* Metric.snapshot, claimed)
+        for (const id of effect.skipped) {
+          if (warned.has(id)) continue
+          warned.add(id)
+          yield* Effect.logWarning(`percore: Effect metric "${id}" is not exported: its name collides with another family`)
+        }
+        const families: Array<Family> = [...aggregate.families.values(), ...effect.families]
+        return render(families, format)
+      })
+
+      return MetricsHttp.of({ scrape })
+    })
+  )
+
+  /** The routes, as a Layer to merge into an `HttpRouter` app. */
+  static readonly routes = Layer.unwrap(Effect.gen(function*() {
+    const { metricsPath } = yield* HttpConfig
+    const { scrape } = yield* MetricsHttp
+    const dataPlane = yield* DataPlane
+    if (!metricsPath.startsWith("/")) return yield* Effect.die(new Error(`PERCORE_METRICS_PATH must start with "/", got ${JSON.stringify(metricsPath)}`))
+    const methodNotAllowed = HttpServerResponse.text("method not allowed\n", {
+      status: 405,
+      headers: { allow: "GET, HEAD" }
+    })
+    const onlyGet = <E, R>(handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+        request.method === "GET" || request.method === "HEAD" ? handler : Effect.succeed(methodNotAllowed))
+
+    const metrics = Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      if (hasBody(request.headers)) {
+        return HttpServerResponse.text("requests to the metrics endpoint must not have a body\n", { status: 400 })
+      }
+      const format = negotiate(request.headers["accept"])
+      const text = yield* scrape(format)
+      const bytes = encoder.encode(text)
+      const compress = acceptsGzip(request.headers["accept-encoding"])
+      const body = compress ? yield* Effect.promise(() => gzip(bytes)) : bytes
+      return HttpServerResponse.uint8Array(body, {
+        contentType: contentType(format),
+        headers: compress ? { "content-encoding": "gzip", vary: "Accept, Accept-Encoding" } : { vary: "Accept, Accept-Encoding" }
+      })
+    }).pipe(
+      Effect.catchDefect((defect) =>
+        Effect.logError("percore: rendering /metrics failed", defect).pipe(
+          Effect.as(HttpServerResponse.text("internal error while rendering metrics\n", { status: 500 }))
+        )
+      )
+    )
+
+    const healthz = HttpServerResponse.text("ok\n")
+    const readyz = Effect.suspend(() => {
+      const cores = dataPlane.cores()
+      const ready = dataPlane.ready()
+      return Effect.succeed(HttpServerResponse.text(
+        `${ready ? "ready" : "not ready"}\n${cores.map((c) => `core ${c.core}: ${c.state}`).join("\n")}\n`,
+        { status: ready ? 200 : 503 }
+      ))
+    })
+
+    return HttpRouter.addAll([
+      HttpRouter.route("*", metricsPath as HttpRouter.PathInput, onlyGet(metrics)),
+      HttpRouter.route("*", "/healthz", onlyGet(Effect.succeed(healthz))),
+      HttpRouter.route("*", "/readyz", onlyGet(readyz))
+    ])
+  }))
+}
+
+const hasBody = (headers: Readonly<Record<string, string | undefined>>): boolean => {
+  const length = headers["content-length"]
+  return (length !== undefined && length !== "0") || headers["transfer-encoding"] !== undefined
+}
