@@ -13,15 +13,16 @@ import { HttpRouter, HttpServer } from "effect/http"
 import { Aggregate } from "./services/Aggregate.ts"
 import { DataPlane } from "./services/DataPlane.ts"
 import { Drainer } from "./services/Drainer.ts"
+import { FinalSnapshot } from "./services/FinalSnapshot.ts"
 import { HttpConfig, ListenConfig, MetricsHttp } from "./services/MetricsHttp.ts"
 import { PercoreConfig } from "./services/PercoreConfig.ts"
 
-/** Aggregate → Drainer → DataPlane → MetricsHttp, all exposed. */
-const services = MetricsHttp.layer.pipe(
-  Layer.provideMerge(DataPlane.layer),
-  Layer.provideMerge(Drainer.layer),
-  Layer.provideMerge(Aggregate.layer)
-)
+/**
+ * Aggregate → Drainer → (FinalSnapshot) → DataPlane → MetricsHttp, all exposed. Layers are released in
+ * reverse: the DataPlane stops and drains the cores before the final snapshot is written.
+ */
+const controlPlane = FinalSnapshot.layer.pipe(Layer.provideMerge(Drainer.layer), Layer.provideMerge(Aggregate.layer))
+const services = MetricsHttp.layer.pipe(Layer.provideMerge(DataPlane.layer), Layer.provideMerge(controlPlane))
 
 const layer = MetricsHttp.routes.pipe(Layer.provideMerge(services))
 

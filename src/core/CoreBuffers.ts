@@ -16,7 +16,9 @@ export const Control = {
   FLUSH_DONE: 32,
   /** core → control plane: bumped after every flush (any reason). */
   FLUSHES: 48,
-  WORDS: 64
+  /** core → control plane: samples the core's ring writer has recorded, mod 2^32 (for the books). */
+  RECORDED: 64,
+  WORDS: 80
 } as const
 
 export interface CoreSettings {

@@ -250,6 +250,7 @@ export class CoreRuntime {
     }
     this.dirtyCount = 0
     this.lastFlushAt = performance.now()
+    Atomics.store(this.control, Control.RECORDED, writer.recorded)
     Atomics.add(this.control, Control.FLUSHES, 1)
   }
 

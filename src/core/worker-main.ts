@@ -21,7 +21,12 @@ const loaded: unknown = await import(moduleUrl.startsWith("file:") ? moduleUrl :
 const main = typeof loaded === "object" && loaded !== null && "default" in loaded ? loaded.default : undefined
 parentPort?.postMessage({ type: "up" }) // attached and the core module loaded: the core is up
 if (typeof main === "function") {
-  await main(core)
+  try {
+    await main(core)
+  } catch (error) {
+    closeCore() // a crash: publish what was recorded, then let the thread die with the error
+    throw error
+  }
   closeCore()
   parentPort?.postMessage({ type: "finished" })
   process.exit(0)

@@ -44,6 +44,8 @@ export class CoreChannel {
   /** Definitions the control plane refused since the last call of `takeRefusals` (for logging). */
   private refusals: Array<DefinitionError> = []
   private flushRequest = 0
+  private recordedLow = 0
+  private recordedTotal = 0
   private readonly self: {
     readonly delivered: AggregateSeries
     readonly dropped: AggregateSeries
@@ -128,6 +130,17 @@ export class CoreChannel {
     const taken = this.refusals
     if (taken.length > 0) this.refusals = []
     return taken
+  }
+
+  /**
+   * Samples the core says it recorded into its ring (from the control block, mod 2^32 there, unwrapped
+   * here). Once drained, `reader.delivered + reader.dropped` equals it exactly.
+   */
+  recorded(): number {
+    const low = Atomics.load(this.control, Control.RECORDED) >>> 0
+    this.recordedTotal += (low - this.recordedLow) >>> 0
+    this.recordedLow = low
+    return this.recordedTotal
   }
 
   /** Asks the core to flush its coalesced updates; returns the request number to wait for. */

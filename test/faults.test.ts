@@ -1,0 +1,166 @@
+/**
+ * Faults with real threads and a real process: crashing cores, a core that never yields, a stalled
+ * control plane, and a final snapshot written on SIGTERM. The books must stay exact through all of it.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Layer } from "effect"
+import { spawn } from "node:child_process"
+import { existsSync, mkdtempSync, readFileSync } from "node:fs"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Aggregate } from "../src/services/Aggregate.ts"
+import type { AggregateState } from "../src/services/AggregateState.ts"
+import type { CoreChannel } from "../src/services/CoreChannel.ts"
+import { DataPlane } from "../src/services/DataPlane.ts"
+import { Drainer } from "../src/services/Drainer.ts"
+
+const percoreLayer = (env: Record<string, string>) =>
+  DataPlane.layer.pipe(
+    Layer.provideMerge(Drainer.layer),
+    Layer.provideMerge(Aggregate.layer),
+    Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env: { PERCORE_WORKER: "test/fixtures/fault-core.ts", ...env } })))
+  )
+
+const waitFor = (condition: () => boolean, what: string, timeoutMs = 20_000) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + timeoutMs
+    while (!condition()) {
+      if (Date.now() > deadline) return assert.fail(`timed out waiting for ${what}`)
+      yield* Effect.sleep("10 millis")
+    }
+  })
+
+const valueOf = (aggregate: AggregateState, name: string, labels: Record<string, string> = {}) =>
+  aggregate.find(name, labels)?.value ?? 0
+
+/** delivered + dropped == recorded, with `recorded` as the core itself counted it. */
+const assertBooksExact = (channel: CoreChannel) => {
+  const recorded = channel.recorded()
+  assert.strictEqual(channel.reader.delivered + channel.reader.dropped, recorded, `core ${channel.coreId}: delivered + dropped == recorded`)
+}
+
+describe("faults", () => {
+  it.live("a core that throws keeps what it recorded, is marked down, restarted, and its counters stay monotonic", () =>
+    Effect.gen(function*() {
+      process.env["FAULT_MODE"] = "crash-once"
+      process.env["FAULT_COUNT"] = "5000"
+      process.env["FAULT_DIR"] = mkdtempSync(join(tmpdir(), "percore-crash-"))
+      const dataPlane = yield* DataPlane
+      const aggregate = yield* Aggregate
+      yield* waitFor(() => valueOf(aggregate, "percore_core_restarts_total", { core: "0" }) >= 1, "a restart")
+      yield* waitFor(() => dataPlane.ready(), "the restarted core to be up")
+      yield* waitFor(() => valueOf(aggregate, "fault_requests_total") === 10_000, "both incarnations' samples")
+      assert.strictEqual(valueOf(aggregate, "percore_core_crashes_total", { core: "0" }), 1)
+      assert.strictEqual(valueOf(aggregate, "percore_core_up", { core: "0" }), 1)
+      assert.deepStrictEqual(dataPlane.cores().map((c) => [c.core, c.state, c.restarts]), [[0, "up", 1]])
+      assert.strictEqual(valueOf(aggregate, "percore_ring_dropped_total", { core: "0" }), 0)
+    }).pipe(Effect.provide(percoreLayer({ PERCORE_CORES: "1" }))))
+
+  it.live("a core in a hot loop that ignores stop is terminated after the grace period, and its ring is still drained", () =>
+    Effect.gen(function*() {
+      process.env["FAULT_MODE"] = "hot-loop"
+      let channels: ReadonlyArray<CoreChannel> = []
+      let aggregate: AggregateState | undefined
+      const started = Date.now()
+      let stopAsked = 0
+      yield* Effect.gen(function*() {
+        aggregate = yield* Aggregate
+        const drainer = yield* Drainer
+        yield* waitFor(() => valueOf(aggregate!, "fault_requests_total") > 0, "samples from the hot loop")
+        channels = drainer.channels()
+        stopAsked = Date.now()
+      }).pipe(Effect.provide(percoreLayer({ PERCORE_CORES: "1", PERCORE_STOP_GRACE: "300 millis", PERCORE_FLUSH_INTERVAL: "2 millis" })))
+      const stopTook = Date.now() - stopAsked
+      assert.isBelow(stopTook, 5_000, `stopping took ${stopTook} ms (grace 300 ms)`)
+      assert.isAbove(stopAsked, started)
+      assert.strictEqual(channels.length, 1)
+      for (const channel of channels) {
+        assertBooksExact(channel)
+        assert.strictEqual(channel.reader.published(), channel.reader.delivered + channel.reader.dropped, "nothing left in the ring")
+      }
+      assert.isAbove(valueOf(aggregate!, "fault_requests_total"), 0)
+      assert.strictEqual(valueOf(aggregate!, "percore_core_up", { core: "0" }), 0)
+    }))
+
+  it.live("a stalled control plane loses only what overflowed, and counts it exactly", () =>
+    Effect.gen(function*() {
+      process.env["FAULT_MODE"] = "busy"
+      const aggregate = yield* Aggregate
+      const drainer = yield* Drainer
+      const dataPlane = yield* DataPlane
+      yield* waitFor(() => dataPlane.ready() && valueOf(aggregate, "fault_busy_total", { i: "0" }) > 0, "busy cores")
+      const channels = drainer.channels()
+      // Block this thread (no drains) until every core has recorded more than a whole ring since.
+      const before = channels.map((c) => c.recorded())
+      const deadline = Date.now() + 15_000
+      while (channels.some((c, i) => c.recorded() - before[i]! <= c.reader.size * 2) && Date.now() < deadline) { /* stalled */ }
+      yield* drainer.drainNow
+      for (const channel of channels) {
+        assert.isAbove(channel.reader.dropped, 0, `core ${channel.coreId} overflowed while the control plane stalled`)
+      }
+      yield* dataPlane.flush("1 second")
+      yield* drainer.drainNow
+      for (const channel of channels) {
+        assertBooksExact(channel)
+        assert.strictEqual(valueOf(aggregate, "percore_ring_dropped_total", { core: String(channel.coreId) }), channel.reader.dropped)
+        assert.strictEqual(valueOf(aggregate, "percore_ring_delivered_total", { core: String(channel.coreId) }), channel.reader.delivered)
+      }
+    }).pipe(Effect.provide(percoreLayer({ PERCORE_CORES: "2", PERCORE_RING_CAPACITY: "1024", PERCORE_FLUSH_INTERVAL: "1 millis" }))))
+})
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))))
+    })
+  })
+
+describe("the real process", () => {
+  it.live("SIGTERM under load exits 0 and writes the final OpenMetrics snapshot atomically", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "percore-snapshot-"))
+      const snapshot = join(dir, "final.om")
+      const port = yield* Effect.promise(freePort)
+      const child = spawn(process.execPath, ["src/main.ts"], {
+        cwd: join(import.meta.dirname, ".."),
+        env: {
+          ...process.env,
+          PERCORE_PORT: String(port),
+          PERCORE_CORES: "2",
+          PERCORE_DEMO_RATE: "200000",
+          PERCORE_FINAL_SNAPSHOT: snapshot
+        },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      let output = ""
+      child.stdout.on("data", (d: Buffer) => (output += d.toString()))
+      child.stderr.on("data", (d: Buffer) => (output += d.toString()))
+      const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+      yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
+      yield* waitFor(() => output.includes("percore: serving"), "the process to listen")
+      const ready = async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200
+      let isReady = false
+      while (!isReady) {
+        isReady = yield* Effect.promise(() => ready().catch(() => false))
+        if (!isReady) yield* Effect.sleep("50 millis")
+      }
+      yield* Effect.sleep("500 millis")
+      const stoppedAt = Date.now()
+      child.kill("SIGTERM")
+      const code = yield* Effect.promise(() => exited)
+      const took = Date.now() - stoppedAt
+      assert.strictEqual(code, 0, output)
+      assert.isBelow(took, 10_000)
+      assert.notInclude(output, "ERROR", output)
+      assert.isTrue(existsSync(snapshot), output)
+      const text = readFileSync(snapshot, "utf8")
+      assert.isTrue(text.endsWith("# EOF\n"))
+      const total = [...text.matchAll(/^demo_http_requests_total\{[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0)
+      assert.isAbove(total, 0, "the snapshot holds the demo's requests")
+      assert.match(text, /^percore_core_up\{core="0"\} 0$/m, "taken after the cores stopped")
+    }))
+})
