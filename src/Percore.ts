@@ -14,6 +14,7 @@ import { Aggregate } from "./services/Aggregate.ts"
 import { DataPlane } from "./services/DataPlane.ts"
 import { Drainer } from "./services/Drainer.ts"
 import { FinalSnapshot } from "./services/FinalSnapshot.ts"
+import { ServerLimitsConfig } from "./services/HttpSecurity.ts"
 import { HttpConfig, ListenConfig, MetricsHttp } from "./services/MetricsHttp.ts"
 import { PercoreConfig } from "./services/PercoreConfig.ts"
 
@@ -34,12 +35,28 @@ const announce = Layer.effectDiscard(Effect.gen(function*() {
   yield* Effect.logInfo(`percore: serving ${url} with ${cores} core${cores === 1 ? "" : "s"}`)
 }))
 
-const server = HttpRouter.serve(layer, { disableLogger: true, disableListenLog: true }).pipe(
+// Paths are matched case-sensitively (`/METRICS` is not `/metrics`); duplicate and trailing slashes are ignored.
+const server = HttpRouter.serve(layer, { disableLogger: true, disableListenLog: true, routerConfig: { caseSensitive: true } }).pipe(
   Layer.merge(announce),
-  Layer.provide(NodeHttpServer.layerConfig(() => createServer(), {
-    ...ListenConfig,
-    gracefulShutdownTimeout: Config.succeed(Duration.seconds(5))
-  }))
+  Layer.provide(Layer.unwrap(Effect.gen(function*() {
+    const limits = yield* ServerLimitsConfig
+    // Node's limits, set deliberately: slow or oversized clients are cut off, idle sockets closed.
+    const makeServer = () => {
+      const server = createServer({
+        headersTimeout: Duration.toMillis(limits.headersTimeout),
+        requestTimeout: Duration.toMillis(limits.requestTimeout),
+        maxHeaderSize: limits.maxHeaderSize,
+        // Node enforces the two timeouts above only when it checks connections (every 30 s by default).
+        connectionsCheckingInterval: Math.max(50, Math.min(1000, Duration.toMillis(limits.headersTimeout) / 2))
+      })
+      server.keepAliveTimeout = Duration.toMillis(limits.keepAliveTimeout)
+      return server
+    }
+    return NodeHttpServer.layerConfig(makeServer, {
+      ...ListenConfig,
+      gracefulShutdownTimeout: Config.succeed(Duration.seconds(5))
+    })
+  })))
 )
 
 export const Percore = { layer, services, server } as const

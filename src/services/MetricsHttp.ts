@@ -16,6 +16,7 @@ import { claimedNames, fromEffectSnapshots } from "../exposition/effectMetrics.t
 import { acceptsGzip, contentType, type Family, type Format, negotiate, render } from "../exposition/index.ts"
 import { Aggregate } from "./Aggregate.ts"
 import { DataPlane } from "./DataPlane.ts"
+import { makeAuthenticator, SecurityConfig } from "./HttpSecurity.ts"
 import { Drainer } from "./Drainer.ts"
 
 const gzip = promisify(gzipCallback)
@@ -68,9 +69,17 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
 
   /** The routes, as a Layer to merge into an `HttpRouter` app. */
   static readonly routes = Layer.unwrap(Effect.gen(function*() {
-    const { metricsPath } = yield* HttpConfig
+    const { host, metricsPath } = yield* HttpConfig
+    const security = yield* SecurityConfig
     const { scrape } = yield* MetricsHttp
     const dataPlane = yield* DataPlane
+    const auth = makeAuthenticator(security)
+    if (auth.open && !isLoopback(host)) {
+      yield* Effect.logWarning(`percore: serving metrics on ${host} without authentication; set PERCORE_AUTH_TOKEN or PERCORE_AUTH_USER/PASSWORD`)
+    }
+    let inFlight = 0
+    const busy = HttpServerResponse.text("too many scrapes in flight\n", { status: 503, headers: { "retry-after": "1" } })
+    const unauthorized = HttpServerResponse.text("unauthorized\n", { status: 401, headers: { "www-authenticate": auth.challenge } })
     if (!metricsPath.startsWith("/")) return yield* Effect.die(new Error(`PERCORE_METRICS_PATH must start with "/", got ${JSON.stringify(metricsPath)}`))
     const methodNotAllowed = HttpServerResponse.text("method not allowed\n", {
       status: 405,
@@ -85,8 +94,11 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
       if (hasBody(request.headers)) {
         return HttpServerResponse.text("requests to the metrics endpoint must not have a body\n", { status: 400 })
       }
+      if (!auth.check(request.headers["authorization"])) return unauthorized
+      if (inFlight >= security.maxScrapesInFlight) return busy
       const format = negotiate(request.headers["accept"])
-      const text = yield* scrape(format)
+      inFlight++
+      const text = yield* scrape(format).pipe(Effect.ensuring(Effect.sync(() => inFlight--)))
       const bytes = encoder.encode(text)
       const compress = acceptsGzip(request.headers["accept-encoding"])
       const body = compress ? yield* Effect.promise(() => gzip(bytes)) : bytes
@@ -119,6 +131,8 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
     ])
   }))
 }
+
+const isLoopback = (host: string): boolean => host === "localhost" || host === "::1" || host.startsWith("127.")
 
 const hasBody = (headers: Readonly<Record<string, string | undefined>>): boolean => {
   const length = headers["content-length"]

@@ -1,0 +1,185 @@
+/**
+ * The HTTP surface under hostile or careless clients, against the real process (`src/main.ts`) on
+ * 127.0.0.1: authentication, the scrape concurrency limit, Node's server limits, and a fuzz of
+ * malformed requests. After every abuse the server must still answer.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { type ChildProcess, spawn } from "node:child_process"
+import { connect, createServer } from "node:net"
+import { join } from "node:path"
+
+const root = join(import.meta.dirname, "..")
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))))
+    })
+  })
+
+interface Running {
+  readonly port: number
+  readonly child: ChildProcess
+  readonly output: () => string
+}
+
+/** Starts `src/main.ts` with `env`, waits until it listens, and kills it when the scope closes. */
+const startPercore = (env: Record<string, string>) =>
+  Effect.gen(function*() {
+    const port = yield* Effect.promise(freePort)
+    const child = spawn(process.execPath, ["src/main.ts"], {
+      cwd: root,
+      env: { ...process.env, PERCORE_PORT: String(port), PERCORE_CORES: "1", ...env },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let output = ""
+    child.stdout!.on("data", (d: Buffer) => (output += d.toString()))
+    child.stderr!.on("data", (d: Buffer) => (output += d.toString()))
+    yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
+    const deadline = Date.now() + 20_000
+    while (!output.includes("percore: serving")) {
+      if (Date.now() > deadline || child.exitCode !== null) return assert.fail(`percore did not start:\n${output}`)
+      yield* Effect.sleep("20 millis")
+    }
+    return { port, child, output: () => output } satisfies Running
+  })
+
+/** Sends raw bytes, returns what came back before the server closed or `waitMs` passed. */
+const raw = (port: number, request: string | Buffer, waitMs = 2000) =>
+  Effect.promise(() =>
+    new Promise<string>((resolve) => {
+      const socket = connect(port, "127.0.0.1")
+      let response = ""
+      const done = () => {
+        socket.destroy()
+        resolve(response)
+      }
+      let settle: ReturnType<typeof setTimeout> | undefined
+      socket.on("data", (d) => {
+        response += d.toString("latin1")
+        settle ??= setTimeout(done, 100) // the status line is in the first chunk; keep-alive would hold the socket
+      })
+      socket.on("error", done)
+      socket.on("close", done)
+      socket.setTimeout(waitMs, done)
+      socket.write(request)
+    })
+  )
+
+const waitReady = (port: number) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + 20_000
+    while ((yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0))) !== 200) {
+      if (Date.now() > deadline) return assert.fail("percore did not become ready")
+      yield* Effect.sleep("50 millis")
+    }
+  })
+
+const statusOf = (response: string): number => Number(/^HTTP\/1\.1 (\d{3})/.exec(response)?.[1] ?? 0)
+
+const get = (port: number, path: string, headers: Record<string, string> = {}) =>
+  Effect.promise(() => fetch(`http://127.0.0.1:${port}${path}`, { headers }))
+
+describe("HTTP security and limits (real process)", () => {
+  it.live("authentication: 401 with a challenge, bearer and basic accepted, secrets never logged", () =>
+    Effect.gen(function*() {
+      const token = "t0ken-very-secret-4f9a"
+      const { port, output } = yield* startPercore({
+        PERCORE_AUTH_TOKEN: token,
+        PERCORE_AUTH_USER: "prom",
+        PERCORE_AUTH_PASSWORD: "pa:ss"
+      })
+      const denied = yield* get(port, "/metrics")
+      assert.strictEqual(denied.status, 401)
+      assert.include(denied.headers.get("www-authenticate") ?? "", "Bearer realm=\"percore\"")
+      assert.include(denied.headers.get("www-authenticate") ?? "", "Basic realm=\"percore\"")
+      assert.strictEqual((yield* get(port, "/metrics", { authorization: "Bearer wrong" })).status, 401)
+      assert.strictEqual((yield* get(port, "/metrics", { authorization: `Bearer ${token}x` })).status, 401)
+      assert.strictEqual((yield* get(port, "/metrics", { authorization: "Basic " + Buffer.from("prom:nope").toString("base64") })).status, 401)
+      assert.strictEqual((yield* get(port, "/metrics", { authorization: "Digest abc" })).status, 401)
+      assert.strictEqual((yield* get(port, "/metrics", { authorization: `Bearer ${token}` })).status, 200)
+      assert.strictEqual((yield* get(port, "/metrics", { authorization: "Basic " + Buffer.from("prom:pa:ss").toString("base64") })).status, 200)
+      assert.strictEqual((yield* get(port, "/healthz")).status, 200, "health checks stay open")
+      assert.notInclude(output(), token)
+      assert.notInclude(output(), "pa:ss")
+    }))
+
+  it.live("binding beyond loopback without authentication logs a warning", () =>
+    Effect.gen(function*() {
+      const { output } = yield* startPercore({ PERCORE_HOST: "0.0.0.0" })
+      assert.include(output(), "without authentication")
+    }))
+
+  it.live("at most N scrapes render at once; the rest get 503 with Retry-After, and the server keeps serving", () =>
+    Effect.gen(function*() {
+      // A core that never yields never answers flush requests, so every scrape waits its full flush wait.
+      const { port } = yield* startPercore({
+        PERCORE_WORKER: "test/fixtures/spin-core.ts",
+        PERCORE_MAX_SCRAPES_IN_FLIGHT: "1",
+        PERCORE_SCRAPE_FLUSH_WAIT: "1500 millis"
+      })
+      yield* waitReady(port)
+      const first = Effect.runPromise(get(port, "/metrics"))
+      yield* Effect.sleep("300 millis")
+      const second = yield* get(port, "/metrics")
+      assert.strictEqual(second.status, 503)
+      assert.strictEqual(second.headers.get("retry-after"), "1")
+      assert.strictEqual((yield* Effect.promise(() => first)).status, 200)
+      assert.strictEqual((yield* get(port, "/metrics")).status, 200, "the slot is free again")
+    }))
+
+  it.live("slow and oversized clients are cut off by Node's limits, and the server keeps serving", () =>
+    Effect.gen(function*() {
+      const { port } = yield* startPercore({ PERCORE_HEADERS_TIMEOUT: "500 millis", PERCORE_REQUEST_TIMEOUT: "1 second" })
+      const started = Date.now()
+      const slow = yield* raw(port, "GET /metrics HTTP/1.1\r\nHost: x\r\n", 5000) // headers never finish
+      assert.isBelow(Date.now() - started, 4500, "a client that never finishes its headers is closed")
+      assert.include([0, 408], statusOf(slow))
+      const huge = yield* raw(port, `GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(64 * 1024)}\r\n\r\n`)
+      assert.strictEqual(statusOf(huge), 431)
+      const body = yield* raw(port, "GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+      assert.strictEqual(statusOf(body), 400, "requests with bodies are refused")
+      assert.strictEqual((yield* get(port, "/healthz")).status, 200)
+    }))
+
+  it.live("fuzz: malformed requests all get a proper status, and the server keeps serving", () =>
+    Effect.gen(function*() {
+      const { port, child } = yield* startPercore({})
+      const requests: Array<[string, ReadonlyArray<number>]> = [
+        ["BREW /metrics HTTP/1.1\r\nHost: x\r\n\r\n", [400, 404, 405]],
+        ["GET /metrics HTTP/9.9\r\nHost: x\r\n\r\n", [400, 505]],
+        ["GET  HTTP/1.1\r\n\r\n", [400]],
+        ["\x00\x01\x02garbage\r\n\r\n", [400]],
+        ["GET /metrics HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n", [400]],
+        ["GET //metrics HTTP/1.1\r\nHost: x\r\n\r\n", [200]],
+        ["GET /METRICS HTTP/1.1\r\nHost: x\r\n\r\n", [404]],
+        ["GET /metrics/../x HTTP/1.1\r\nHost: x\r\n\r\n", [404]],
+        ["GET /%6Detrics HTTP/1.1\r\nHost: x\r\n\r\n", [200]],
+        ["GET /metrics%00 HTTP/1.1\r\nHost: x\r\n\r\n", [404]],
+        ["GET /%ZZ HTTP/1.1\r\nHost: x\r\n\r\n", [400, 404]],
+        ["GET /metrics?x=%ZZ HTTP/1.1\r\nHost: x\r\n\r\n", [200, 400]],
+        ["GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: ;;;,,q=abc,*/*;q=-1,application/openmetrics-text;version=\r\n\r\n", [200]],
+        ["GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip;q=nan, br;q=2\r\n\r\n", [200]],
+        ["DELETE /metrics HTTP/1.1\r\nHost: x\r\n\r\n", [405]],
+        ["OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", [400, 404, 405]],
+        [`GET /${"a".repeat(8000)} HTTP/1.1\r\nHost: x\r\n\r\n`, [404, 414, 431]],
+        ["GET /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", [400]]
+      ]
+      let seed = 42
+      const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648
+      for (let i = 0; i < 30; i++) {
+        const bytes = Buffer.from(Array.from({ length: 1 + Math.floor(random() * 200) }, () => Math.floor(random() * 256)))
+        requests.push([`GET /metrics HTTP/1.1\r\nHost: x\r\nX-Fuzz: ${bytes.toString("latin1").replace(/[\r\n]/g, "")}\r\n\r\n`, [200, 400]])
+      }
+      for (const [request, allowed] of requests) {
+        const response = yield* raw(port, request)
+        assert.include(allowed, statusOf(response), `${JSON.stringify(request.slice(0, 60))} → ${JSON.stringify(response.slice(0, 40))}`)
+      }
+      assert.isNull(child.exitCode, "the server is still running")
+      assert.strictEqual((yield* get(port, "/metrics")).status, 200)
+    }))
+})
