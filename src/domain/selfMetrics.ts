@@ -5,6 +5,7 @@
 export const SelfMetric = {
   invalidSamples: { name: "percore_invalid_samples_total", help: "Samples refused because their value was invalid or their series was refused" },
   seriesRefused: { name: "percore_series_refused_total", help: "Series definitions refused by a series limit or a conflicting definition" },
+  ringRecorded: { name: "percore_ring_recorded_total", help: "Samples a core recorded into its ring (delivered + dropped once drained)" },
   ringDelivered: { name: "percore_ring_delivered_total", help: "Samples drained from a core's ring into the aggregate" },
   ringDropped: { name: "percore_ring_dropped_total", help: "Samples lost because a core's ring overflowed before they were drained" },
   ringHighWater: { name: "percore_ring_high_water_samples", help: "Largest backlog a drain found in a core's ring" },

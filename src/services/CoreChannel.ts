@@ -41,12 +41,14 @@ export class CoreChannel {
   private readonly targets: Array<Target | undefined> = []
   private readonly sink: SampleSink
   private reportedDropped = 0
+  private reportedRecorded = 0
   /** Definitions the control plane refused since the last call of `takeRefusals` (for logging). */
   private refusals: Array<DefinitionError> = []
   private flushRequest = 0
   private recordedLow = 0
   private recordedTotal = 0
   private readonly self: {
+    readonly recorded: AggregateSeries
     readonly delivered: AggregateSeries
     readonly dropped: AggregateSeries
     readonly highWater: AggregateSeries
@@ -68,6 +70,7 @@ export class CoreChannel {
       aggregate.own(metric.name, MetricKind.Counter, metric.help, { core, ...labels })
     const gauge = (metric: { name: string; help: string }) => aggregate.own(metric.name, MetricKind.Gauge, metric.help, { core })
     this.self = {
+      recorded: counter(SelfMetric.ringRecorded, {}),
       delivered: counter(SelfMetric.ringDelivered, {}),
       dropped: counter(SelfMetric.ringDropped, {}),
       highWater: gauge(SelfMetric.ringHighWater),
@@ -118,6 +121,10 @@ export class CoreChannel {
   drain(): number {
     const reader = this.reader
     const delivered = reader.drain(this.sink)
+    // Read after the drain: the core stores its count after publishing, so delivered + dropped ≤ recorded.
+    const recorded = this.recorded()
+    this.self.recorded.value += recorded - this.reportedRecorded
+    this.reportedRecorded = recorded
     this.self.delivered.value += delivered
     this.self.dropped.value += reader.dropped - this.reportedDropped
     this.reportedDropped = reader.dropped

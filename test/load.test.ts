@@ -1,0 +1,76 @@
+/**
+ * Scrape load against the real process on 127.0.0.1 (bounded: 100 connections for 10 s, then it stops):
+ * while the demo cores record, autocannon hammers /metrics. No error may occur besides the configured
+ * 503s, and afterwards the books are exact: the final snapshot (written on SIGTERM) shows, for every core,
+ * delivered + dropped == recorded.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import autocannon from "autocannon"
+import { Effect } from "effect"
+import { spawn } from "node:child_process"
+import { mkdtempSync, readFileSync } from "node:fs"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))))
+    })
+  })
+
+const sample = (text: string, name: string, core: string): number => {
+  const match = new RegExp(`^${name}\\{core="${core}"\\} (\\S+)$`, "m").exec(text)
+  return match === null ? Number.NaN : Number(match[1])
+}
+
+describe("scrape load (real process, loopback only, bounded)", () => {
+  it.live("100 connections for 10 s: only configured 503s, books exact afterwards", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(freePort)
+      const snapshot = join(mkdtempSync(join(tmpdir(), "percore-load-")), "final.om")
+      const child = spawn(process.execPath, ["src/main.ts"], {
+        cwd: join(import.meta.dirname, ".."),
+        env: { ...process.env, PERCORE_PORT: String(port), PERCORE_CORES: "1", PERCORE_DEMO_RATE: "100000", PERCORE_FINAL_SNAPSHOT: snapshot },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      let output = ""
+      child.stdout.on("data", (d: Buffer) => (output += d.toString()))
+      child.stderr.on("data", (d: Buffer) => (output += d.toString()))
+      const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+      yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
+      const deadline = Date.now() + 20_000
+      while ((yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0))) !== 200) {
+        if (Date.now() > deadline) return assert.fail(`percore did not become ready:\n${output}`)
+        yield* Effect.sleep("50 millis")
+      }
+      const result = yield* Effect.promise(() =>
+        autocannon({ url: `http://127.0.0.1:${port}/metrics`, connections: 100, duration: 10, timeout: 10 })
+      )
+      const codes = result.statusCodeStats ?? {}
+      // Figures for BENCHMARKS.md (printed, never asserted: timing depends on the machine).
+      console.log(
+        `load: ${result.requests.total} scrapes in ${result.duration} s, ${result.requests.average} req/s, ` +
+          `latency p50 ${result.latency.p50} ms p99 ${result.latency.p99} ms, non-2xx ${result.non2xx}, ` +
+          `503 ${codes["503"]?.count ?? 0}, errors ${result.errors}, timeouts ${result.timeouts}`
+      )
+      assert.strictEqual(result.errors, 0)
+      assert.strictEqual(result.timeouts, 0)
+      const statuses = Object.keys(codes)
+      assert.isTrue(statuses.every((s) => s === "200" || s === "503"), `statuses: ${statuses.join(", ")}`)
+      assert.isAbove(codes["200"]?.count ?? 0, 0)
+      assert.isNull(child.exitCode, "still serving")
+      child.kill("SIGTERM")
+      assert.strictEqual(yield* Effect.promise(() => exited), 0, output)
+      const text = readFileSync(snapshot, "utf8")
+      const recorded = sample(text, "percore_ring_recorded_total", "0")
+      const delivered = sample(text, "percore_ring_delivered_total", "0")
+      const dropped = sample(text, "percore_ring_dropped_total", "0")
+      assert.isAbove(recorded, 0)
+      assert.strictEqual(delivered + dropped, recorded, `delivered ${delivered} + dropped ${dropped} == recorded ${recorded}`)
+    }), 60_000)
+})
