@@ -59,6 +59,7 @@ export interface EffectFamilies {
  */
 export const fromEffectSnapshots = (snapshots: ReadonlyArray<Metric.Metric.Snapshot>, claimed: Set<string>): EffectFamilies => {
   interface Building {
+    readonly id: string
     type: Family["type"]
     help: string
     buckets?: ReadonlyArray<number>
@@ -83,9 +84,10 @@ export const fromEffectSnapshots = (snapshots: ReadonlyArray<Metric.Metric.Snaps
         skipped.push(snapshot.id)
         continue
       }
-      family = { type, help: snapshot.description ?? "", series: [] }
+      family = { id: snapshot.id, type, help: snapshot.description ?? "", series: [] }
       building.set(name, family)
-    } else if (family.type !== type) {
+    } else if (family.type !== type || family.id !== snapshot.id) {
+      // Another metric (e.g. "x" beside "x_total", "a.b" beside "a_b") mapped to a name already taken.
       skipped.push(snapshot.id)
       continue
     }

@@ -53,7 +53,7 @@ const demoModule = new URL("../core/demo.ts", import.meta.url).href
 export class DataPlane extends Context.Service<DataPlane, {
   /** The spawned cores and their states. */
   readonly cores: () => ReadonlyArray<CoreStatus>
-  /** True when every spawned core is up (and the Drainer drains it). */
+  /** True when every spawned core is up (or finished its work); false while one starts, crashed or stopped. */
   readonly ready: () => boolean
   /** Asks every live core to flush its coalesced updates and waits (at most `timeout`) for them. */
   readonly flush: (timeout: Duration.Input) => Effect.Effect<boolean>
@@ -202,7 +202,8 @@ export class DataPlane extends Context.Service<DataPlane, {
 
       return DataPlane.of({
         cores: () => [...live.entries()].map(([core, e]) => ({ core, state: e.channel.state, restarts: e.restarts })),
-        ready: () => [...live.values()].every((e) => e.channel.state === "up"),
+        // A finished core is done, not failing: its totals are served and nothing about it is pending.
+        ready: () => [...live.values()].every((e) => e.channel.state === "up" || e.channel.state === "finished"),
         flush,
         allocateCore,
         releaseCore

@@ -12,6 +12,7 @@ import { promisify } from "node:util"
 import { gzip as gzipCallback } from "node:zlib"
 import { Config, Context, Duration, Effect, Layer, Metric } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { MetricKind, SelfMetric } from "../domain/index.ts"
 import { claimedNames, fromEffectSnapshots } from "../exposition/effectMetrics.ts"
 import { acceptsGzip, contentType, type Family, type Format, negotiate, render } from "../exposition/index.ts"
 import { Aggregate } from "./Aggregate.ts"
@@ -47,10 +48,14 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
       const drainer = yield* Drainer
       const { scrapeFlushWait } = yield* HttpConfig
       const warned = new Set<string>()
+      const heapUsed = aggregate.own(SelfMetric.heapUsed.name, MetricKind.Gauge, SelfMetric.heapUsed.help, {})
+      const resident = aggregate.own(SelfMetric.residentMemory.name, MetricKind.Gauge, SelfMetric.residentMemory.help, {})
 
       const scrape = Effect.fn("MetricsHttp.scrape")(function*(format: Format) {
         yield* dataPlane.flush(scrapeFlushWait)
         yield* drainer.drainNow
+        heapUsed.value = process.memoryUsage().heapUsed
+        resident.value = process.memoryUsage.rss()
         const claimed = new Set<string>()
         for (const family of aggregate.families.values()) for (const n of claimedNames(family.name, family.type)) claimed.add(n)
         const effect = fromEffectSnapshots(yield* Metric.snapshot, claimed)
