@@ -8,6 +8,7 @@ import { TestClock } from "effect/testing"
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { Worker } from "node:worker_threads"
 import { allocateCoreBuffers, defaultCoreSettings } from "../src/core/CoreBuffers.ts"
 import { CoreRuntime } from "../src/core/CoreRuntime.ts"
 import { Aggregate } from "../src/services/Aggregate.ts"
@@ -175,4 +176,38 @@ describe("DataPlane with real worker threads", () => {
       assert.strictEqual(aggregate!.find("test_requests_total", { route: "/a" })?.value, recorded)
       assert.strictEqual(aggregate!.find("test_latency_seconds")?.count, recorded)
     }))
+})
+
+describe("cores the host app spawns itself", () => {
+  it.live("allocateCore buffers in workerData make percore/core work in a foreign worker; releaseCore drains it", () =>
+    Effect.gen(function*() {
+      const dataPlane = yield* DataPlane
+      const aggregate = yield* Aggregate
+      const buffers = yield* dataPlane.allocateCore()
+      const worker = new Worker(new URL("./fixtures/host-worker.ts", import.meta.url), { workerData: { percore: buffers } })
+      yield* Effect.promise(() => new Promise((resolve) => worker.once("message", resolve)))
+      yield* Effect.promise(() => worker.terminate())
+      yield* dataPlane.releaseCore(buffers)
+      assert.strictEqual(aggregate.find("host_jobs_total")?.value, 12_345)
+      assert.strictEqual(aggregate.find("percore_core_up", { core: String(buffers.coreId) })?.value, 0)
+    }).pipe(Effect.provide(percoreLayer({ PERCORE_CORES: "0", PERCORE_DRAIN_INTERVAL: "1 hour" }))))
+})
+
+describe("early wake-up", () => {
+  it.live("a ring filling past half wakes the Drainer long before its interval", () =>
+    Effect.gen(function*() {
+      const drainer = yield* Drainer
+      const aggregate = yield* Aggregate
+      const buffers = allocateCoreBuffers(0, { ringCapacity: 1024, logBytes: 256 * 1024 }, { ...defaultCoreSettings, flushIntervalMs: 60_000 })
+      const runtime = new CoreRuntime(buffers)
+      yield* drainer.register(new CoreChannel(buffers, aggregate))
+      yield* Effect.sleep("50 millis")
+      const drainsBefore = drainer.drains()
+      // 600 changed series: one flush publishes 600 samples into a 1024-sample ring, past half full.
+      for (let i = 0; i < 600; i++) runtime.counter("burst_total", { labels: { i: String(i) } }).inc()
+      runtime.flush()
+      yield* waitFor(() => aggregate.find("burst_total", { i: "599" })?.value === 1, "the woken drain", 5_000)
+      assert.isAbove(drainer.drains(), drainsBefore)
+      runtime.close()
+    }).pipe(Effect.provide(drainerLayer({ PERCORE_DRAIN_INTERVAL: "1 hour" }))))
 })
