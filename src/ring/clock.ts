@@ -21,8 +21,10 @@ export const wallClockMs = (): number => Math.floor(performance.timeOrigin + per
 // Plain JavaScript (CommonJS) so that the ticker needs no type stripping and no module resolution.
 const tickerSource = `
 const { workerData, receiveMessageOnPort } = require("node:worker_threads")
-const { port, clockIndex } = workerData
+const { port, clockIndex, started } = workerData
 const sleep = new Int32Array(new SharedArrayBuffer(4))
+Atomics.store(started, 0, 1)
+Atomics.notify(started, 0)
 const clocks = new Map()
 for (;;) {
   for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
@@ -44,14 +46,20 @@ interface Ticker {
 
 let ticker: Ticker | undefined
 
+/** How long the first `allocate()` waits for the ticker thread to run, so clocks tick from the start. */
+const TICKER_START_WAIT_MS = 2000
+
 const startTicker = (clockIndex: number): Ticker => {
   const { port1, port2 } = new MessageChannel()
+  const started = new Int32Array(new SharedArrayBuffer(4))
   const worker = new Worker(tickerSource, {
     eval: true,
-    workerData: { port: port2, clockIndex },
+    workerData: { port: port2, clockIndex, started },
     transferList: [port2],
     name: "percore-ring-clock"
   })
+  // Thread start-up needs nothing from this thread, so waiting cannot deadlock; it is bounded anyway.
+  Atomics.wait(started, 0, 0, TICKER_START_WAIT_MS)
   worker.unref()
   port1.unref()
   // The ticker only ends with the process; if it ever dies, clocks stop advancing but nothing breaks.
@@ -68,8 +76,8 @@ const startTicker = (clockIndex: number): Ticker => {
 
 /** Keeps `words[clockIndex]` of this ring buffer fresh for as long as the buffer is alive here. */
 export const registerClock = (buffer: SharedArrayBuffer, words: Int32Array, clockIndex: number): void => {
-  Atomics.store(words, clockIndex, wallClockMs())
   ticker ??= startTicker(clockIndex)
+  Atomics.store(words, clockIndex, wallClockMs()) // fresh until the ticker takes over, within ~1 ms
   const id = ticker.nextId++
   ticker.port.postMessage({ id, buffer })
   ticker.registry.register(buffer, id)
