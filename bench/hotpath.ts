@@ -1,0 +1,571 @@
+/**
+ * Hot-path benchmark: what one metric update costs the thread that makes it.
+ *
+ * percore `writer.record(id, kind, value)` against prom-client 15, Effect 4 `Metric` and the OpenTelemetry
+ * metrics SDK, plus the ring's drain cost per sample and a reference pair of `Atomics` operations (the two that
+ * `record()` cannot avoid: one `Atomics.load` of the shared clock word, one `Atomics.store` of TAIL).
+ *
+ * Method (see BENCHMARKS.md): every competitor lives in its OWN worker thread — its own V8 isolate, so no
+ * competitor's type feedback shapes another's code, not even inside a library they share — and the main thread
+ * runs them interleaved round by round (`runIsolated`, harness.ts), one at a time. Every loop has the same shape:
+ * values derived from the loop index, a checksum returned and folded into a sink; timed in batches after warm-up;
+ * allocation measured afterwards on warm code.
+ *
+ * percore is measured twice: (a) drained on the same thread BETWEEN timed batches (`beforeBatch`, untimed), and
+ * (b) drained by a real consumer on another worker thread (woken by the ring's half-full signal, else every 1 ms)
+ * while the timed loop runs. (a) is the headline figure; (b) adds sharing cache lines with a consumer on the
+ * other core, and shows what a flat-out producer does to the consumer (drops).
+ *
+ * This module is also the competitors' worker entry (see the bottom of the competitor section).
+ * Run alone: `npm run bench -- hotpath` (or `--smoke`).
+ */
+import { once } from "node:events"
+import { isMainThread, Worker, workerData } from "node:worker_threads"
+import { MetricKind, TelemetryRing } from "../src/ring/index.ts"
+import {
+  allocationSelfCheck,
+  type BenchmarkOptions,
+  type BenchmarkResult,
+  type IsolatedCompetitor,
+  type IsolatedResult,
+  type Ratio,
+  type ResultRow,
+  runIsolated,
+  serveCompetitor
+} from "./harness.ts"
+
+/** prom-client's default histogram buckets (11); OpenTelemetry gets the same boundaries. */
+const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+/** Label values: 4 × 4 = 16 series, chosen by the loop index from preallocated strings. */
+const LABEL_A = ["GET", "POST", "PUT", "DELETE"] as const
+const LABEL_B = ["/api/users", "/api/orders", "/api/items", "/health"] as const
+
+export const HOTPATH_ROWS = {
+  reference: "reference: Atomics.load + Atomics.store",
+  record: "percore record() — same thread, drained between batches",
+  recordWorker: "percore record() — drained by a worker thread",
+  drain: "percore drain, per sample (same thread)",
+  promInc: "prom-client Counter.inc()",
+  promLabels: "prom-client counter.labels(a, b).inc()",
+  promIncLabels: "prom-client counter.inc({ a, b })",
+  promObserve: "prom-client Histogram.observe() (11 buckets)",
+  effectRunSync: "Effect Effect.runSync(Metric.update(counter, v))",
+  effectUnsafe: "Effect counter.updateUnsafe(v, context)",
+  otelAdd: "OpenTelemetry Counter.add(v)",
+  otelAddAttrs: "OpenTelemetry Counter.add(v, { a, b })",
+  otelRecord: "OpenTelemetry Histogram.record(x) (11 buckets)"
+} as const
+
+/** Targets from the design: record ≤ 20 ns median; ≤ 0.25× a labelled prom-client inc and a histogram observe. */
+const TARGET_RECORD_NS = 20
+const TARGET_RATIO = 0.25
+
+// ─── the consumer thread for variant (b) ─────────────────────────────────────────────────────────
+
+const IDLE = 0
+const ACTIVE = 1
+const STOP = 2
+// Control words: [0] state; [1] turns ended by the main thread; [2] turns acknowledged (drained) by the worker;
+// [3] activations — the idle worker waits on this counter, not on the state, which goes IDLE → ACTIVE → IDLE
+// and could return to the value a late waiter expects (a lost wake-up).
+const C_STATE = 0
+const C_TURN = 1
+const C_ACK = 2
+const C_ACTIVATIONS = 3
+
+/** CommonJS so it needs no type stripping; it imports the ring module by URL. */
+const drainerSource = `
+const { workerData, parentPort } = require("node:worker_threads")
+const { buffer, control, ringModule } = workerData
+const ctl = new Int32Array(control)
+import(ringModule).then(async ({ TelemetryRing }) => {
+  const reader = TelemetryRing.reader(buffer)
+  const sum = new Float64Array(1) // not a captured let: that would box a HeapNumber per sample
+  let drains = 0
+  const sink = (id, kind, value) => { sum[0] += value }
+  // A pending Atomics.waitAsync does not keep a thread's event loop alive; this handle does.
+  const keepAlive = setInterval(() => {}, 1 << 30)
+  parentPort.postMessage({ ready: true })
+  for (;;) {
+    // Load the counter before the state: an activation after the state load then changes what we wait on.
+    const activations = Atomics.load(ctl, ${C_ACTIVATIONS})
+    const state = Atomics.load(ctl, ${C_STATE})
+    if (state === ${STOP}) break
+    if (state === ${IDLE}) {
+      reader.drain(sink)
+      Atomics.store(ctl, ${C_ACK}, Atomics.load(ctl, ${C_TURN}))
+      Atomics.notify(ctl, ${C_ACK})
+      const idle = Atomics.waitAsync(ctl, ${C_ACTIVATIONS}, activations)
+      if (idle.async) await idle.value
+      continue
+    }
+    const seen = reader.wakeCount()
+    reader.drain(sink)
+    drains++
+    await reader.waitForWake(seen, 1)
+  }
+  reader.drain(sink)
+  clearInterval(keepAlive)
+  parentPort.postMessage({ delivered: reader.delivered, dropped: reader.dropped, drains, sum: sum[0] })
+})
+`
+
+interface DrainerReport {
+  readonly delivered: number
+  readonly dropped: number
+  readonly drains: number
+  readonly sum: number
+}
+
+interface Drainer {
+  /** The consumer drains while the producer's turn lasts. */
+  readonly activate: () => void
+  /** Ends the turn and blocks until the consumer has drained everything and gone idle. */
+  readonly deactivate: () => void
+  readonly stop: () => Promise<DrainerReport>
+  readonly terminate: () => Promise<number>
+}
+
+const startDrainer = async (buffer: SharedArrayBuffer): Promise<Drainer> => {
+  const control = new Int32Array(new SharedArrayBuffer(64))
+  const worker = new Worker(drainerSource, {
+    eval: true,
+    name: "percore-bench-drainer",
+    workerData: { buffer, control: control.buffer, ringModule: new URL("../src/ring/index.ts", import.meta.url).href }
+  })
+  await once(worker, "message")
+  return {
+    activate: () => {
+      Atomics.store(control, C_STATE, ACTIVE)
+      Atomics.add(control, C_ACTIVATIONS, 1)
+      Atomics.notify(control, C_ACTIVATIONS)
+    },
+    deactivate: () => {
+      const turn = Atomics.add(control, C_TURN, 1) + 1
+      Atomics.store(control, C_STATE, IDLE)
+      const deadline = performance.now() + 10_000
+      for (let ack = Atomics.load(control, C_ACK); ack < turn; ack = Atomics.load(control, C_ACK)) {
+        if (performance.now() > deadline) throw new Error(`hotpath: the drainer thread stopped answering (control ${control.join(",")}, turn ${turn})`)
+        Atomics.wait(control, C_ACK, ack, 100)
+      }
+    },
+    stop: async () => {
+      const report = once(worker, "message")
+      Atomics.store(control, C_STATE, STOP)
+      Atomics.add(control, C_ACTIVATIONS, 1)
+      Atomics.notify(control, C_ACTIVATIONS)
+      const [message] = (await report) as [DrainerReport]
+      return message
+    },
+    terminate: () => worker.terminate()
+  }
+}
+
+// ─── the competitors, one per worker thread ──────────────────────────────────────────────────────
+
+type Key = keyof typeof HOTPATH_ROWS
+
+interface Sizes {
+  readonly smoke: boolean
+  readonly capacity: number
+  readonly batch: number
+  readonly recordAllocationOps: number
+  readonly otherAllocationOps: number
+}
+
+const sizesFor = (smoke: boolean): Sizes => ({
+  smoke,
+  capacity: smoke ? 4096 : 65536,
+  batch: smoke ? 1024 : 16384,
+  recordAllocationOps: smoke ? 2048 : 10_000_000,
+  otherAllocationOps: smoke ? 2048 : 1_000_000
+})
+
+/**
+ * The one sink of every same-thread drain in a worker (drain()'s call site stays monomorphic). It accumulates
+ * into a Float64Array: a module-level `let` holding a non-Smi number would box a fresh HeapNumber per sample.
+ */
+const drainedSum = new Float64Array(1)
+const drainSink = (metricId: number, _kind: number, value: number, timestampMs: number): void => {
+  drainedSum[0]! += metricId + value + (timestampMs & 1)
+}
+
+const pairOfRing = (capacity: number) => {
+  const buffer = TelemetryRing.allocate(capacity)
+  return { buffer, writer: TelemetryRing.writer(buffer), reader: TelemetryRing.reader(buffer) }
+}
+
+/**
+ * Builds each competitor inside its own worker. Every loop has the same shape — a value derived from the index,
+ * a checksum returned — and libraries are imported only by the worker that measures them.
+ */
+const factories: { readonly [K in Key]: (sizes: Sizes) => Promise<IsolatedCompetitor> } = {
+  reference: async () => {
+    const words = new Int32Array(new SharedArrayBuffer(256))
+    return {
+      name: HOTPATH_ROWS.reference,
+      ops: (start, end) => {
+        let sum = 0
+        for (let i = start; i < end; i++) {
+          const v = (i & 7) + 1
+          sum += Atomics.load(words, 32) + v // another 64-byte line than the store, like CLOCK and TAIL
+          Atomics.store(words, 16, i)
+        }
+        return sum
+      }
+    }
+  },
+
+  record: async ({ capacity, recordAllocationOps }) => {
+    const { writer, reader } = pairOfRing(capacity)
+    return {
+      name: HOTPATH_ROWS.record,
+      ops: (start, end) => {
+        let sum = 0
+        for (let i = start; i < end; i++) {
+          const v = (i & 7) + 1
+          if (writer.record(i & 1023, MetricKind.Counter, v)) sum += v
+        }
+        return sum
+      },
+      beforeBatch: () => {
+        reader.drain(drainSink)
+      },
+      allocationOps: recordAllocationOps,
+      finish: async () => {
+        reader.drain(drainSink)
+        return { recorded: writer.recorded, delivered: reader.delivered, dropped: reader.dropped, drained: drainedSum[0]! }
+      }
+    }
+  },
+
+  recordWorker: async ({ capacity, recordAllocationOps }) => {
+    const buffer = TelemetryRing.allocate(capacity)
+    const writer = TelemetryRing.writer(buffer)
+    const drainer = await startDrainer(buffer)
+    return {
+      name: HOTPATH_ROWS.recordWorker,
+      ops: (start, end) => {
+        let sum = 0
+        for (let i = start; i < end; i++) {
+          const v = (i & 7) + 1
+          if (writer.record(i & 1023, MetricKind.Counter, v)) sum += v
+        }
+        return sum
+      },
+      enter: drainer.activate,
+      exit: drainer.deactivate,
+      allocationOps: recordAllocationOps,
+      finish: async () => {
+        const report = await drainer.stop()
+        await drainer.terminate()
+        return { recorded: writer.recorded, ...report }
+      }
+    }
+  },
+
+  drain: async ({ capacity, otherAllocationOps }) => {
+    const { writer, reader } = pairOfRing(capacity)
+    return {
+      name: HOTPATH_ROWS.drain,
+      batch: capacity,
+      // The timed batch drains exactly `capacity` samples, which `beforeBatch` wrote (untimed).
+      ops: () => reader.drain(drainSink),
+      beforeBatch: () => {
+        for (let i = 0; i < capacity; i++) writer.record(i & 1023, MetricKind.Counter, (i & 7) + 1)
+      },
+      allocationOps: otherAllocationOps,
+      finish: async () => ({ recorded: writer.recorded, delivered: reader.delivered, dropped: reader.dropped, drained: drainedSum[0]! })
+    }
+  },
+
+  promInc: async ({ otherAllocationOps }) => {
+    const { Counter, Registry } = await import("prom-client")
+    const registry = new Registry()
+    const counter = new Counter({ name: "bench_inc_total", help: "unlabelled", registers: [registry] })
+    return {
+      name: HOTPATH_ROWS.promInc,
+      ops: (start, end) => {
+        let sum = 0
+        for (let i = start; i < end; i++) {
+          const v = (i & 7) + 1
+          counter.inc(v)
+          sum += v
+        }
+        return sum
+      },
+      allocationOps: otherAllocationOps,
+      finish: async () => ({ pageBytes: (await registry.metrics()).length })
+    }
+  },
+
+  promLabels: async ({ otherAllocationOps }) => {
+    const { Counter, Registry } = await import("prom-client")
+    const registry = new Registry()
+    const counter = new Counter({ name: "bench_labels_total", help: "labels(a, b)", labelNames: ["a", "b"], registers: [registry] })
+    return {
+      name: HOTPATH_ROWS.promLabels,
+      ops: (start, end) => {
+        let sum = 0
+        for (let i = start; i < end; i++) {
+          const v = (i & 7) + 1
+          counter.labels(LABEL_A[i & 3]!, LABEL_B[(i >> 2) & 3]!).inc(v)
+          sum += v
+        }
+        return sum
+      },
+      allocationOps: otherAllocationOps,
+      finish: async () => ({ pageBytes: (await registry.metrics()).length })
+    }
+  },
+
+  promIncLabels: async ({ otherAllocationOps }) => {
+    const { Counter, Registry } = await import("prom-client")
+    const registry = new Registry()
+    const counter = new Counter({ name: "bench_inc_labels_total", help: "inc({ a, b })", labelNames: ["a", "b"], registers: [registry] })
+    return {
+      name: HOTPATH_ROWS.promIncLabels,
+      ops: (start, end) => {
+        let sum = 0
+        for (let i = start; i < end; i++) {
+          const v = (i & 7) + 1
+          counter.inc({ a: LABEL_A[i & 3]!, b: LABEL_B[(i >> 2) & 3]! }, v)
+          sum += v
+        }
+        return sum
+      },
+      allocationOps: otherAllocationOps,
+      finish: async () => ({ pageBytes: (await registry.metrics()).length })
+    }
+  },
+
+  promObserve: async ({ otherAllocationOps }) => {
+    const { Histogram, Registry } = await import("prom-client")
+    const registry = new Registry()
+    const histogram = new Histogram({ name: "bench_observe_seconds", help: "observe", buckets: DEFAULT_BUCKETS, registers: [registry] })
+    return {
+      name: HOTPATH_ROWS.promObserve,
+      ops: (start, end) => {
+        let sum = 0
+        for (let i = start; i < end; i++) {
+          const x = (i & 1023) * 0.0125 // 0 … 12.8 s: every bucket, +Inf included
+          histogram.observe(x)
+          sum += x
+        }
+        return sum
+      },
+      allocationOps: otherAllocationOps,
+      finish: async () => ({ pageBytes: (await registry.metrics()).length })
+    }
+  },
+
+  effectRunSync: async ({ smoke, otherAllocationOps }) => {
+    const { Effect, Metric } = await import("effect")
+    const counter = Metric.counter("bench_effect_run_sync")
+    return {
+      name: HOTPATH_ROWS.effectRunSync,
+      ops: (start, end) => {
+        let sum = 0
+        for (let i = start; i < end; i++) {
+          const v = (i & 7) + 1
+          Effect.runSync(Metric.update(counter, v))
+          sum += v
+        }
+        return sum
+      },
+      allocationOps: smoke ? otherAllocationOps : 262_144,
+      finish: async () => ({ count: Effect.runSync(Metric.value(counter)).count })
+    }
+  },
+
+  effectUnsafe: async ({ otherAllocationOps }) => {
+    const { Context, Metric } = await import("effect")
+    const counter = Metric.counter("bench_effect_update_unsafe")
+    const context = Context.make(Metric.MetricRegistry, new Map())
+    return {
+      name: HOTPATH_ROWS.effectUnsafe,
+      ops: (start, end) => {
+        let sum = 0
+        for (let i = start; i < end; i++) {
+          const v = (i & 7) + 1
+          counter.updateUnsafe(v, context)
+          sum += v
+        }
+        return sum
+      },
+      allocationOps: otherAllocationOps,
+      finish: async () => ({ count: counter.valueUnsafe(context).count })
+    }
+  },
+
+  otelAdd: async ({ otherAllocationOps }) => {
+    const { meter, finish } = await otelMeter()
+    const counter = meter.createCounter("bench_otel_add")
+    return {
+      name: HOTPATH_ROWS.otelAdd,
+      ops: (start, end) => {
+        let sum = 0
+        for (let i = start; i < end; i++) {
+          const v = (i & 7) + 1
+          counter.add(v)
+          sum += v
+        }
+        return sum
+      },
+      allocationOps: otherAllocationOps,
+      finish
+    }
+  },
+
+  otelAddAttrs: async ({ otherAllocationOps }) => {
+    const { meter, finish } = await otelMeter()
+    const counter = meter.createCounter("bench_otel_add_attrs")
+    return {
+      name: HOTPATH_ROWS.otelAddAttrs,
+      ops: (start, end) => {
+        let sum = 0
+        for (let i = start; i < end; i++) {
+          const v = (i & 7) + 1
+          counter.add(v, { a: LABEL_A[i & 3]!, b: LABEL_B[(i >> 2) & 3]! })
+          sum += v
+        }
+        return sum
+      },
+      allocationOps: otherAllocationOps,
+      finish
+    }
+  },
+
+  otelRecord: async ({ otherAllocationOps }) => {
+    const { meter, finish } = await otelMeter()
+    const histogram = meter.createHistogram("bench_otel_record", { advice: { explicitBucketBoundaries: DEFAULT_BUCKETS } })
+    return {
+      name: HOTPATH_ROWS.otelRecord,
+      ops: (start, end) => {
+        let sum = 0
+        for (let i = start; i < end; i++) {
+          const x = (i & 1023) * 0.0125
+          histogram.record(x)
+          sum += x
+        }
+        return sum
+      },
+      allocationOps: otherAllocationOps,
+      finish
+    }
+  }
+}
+
+/** A MeterProvider with a reader that never exports: the SDK keeps real metric storage, as in a deployment. */
+const otelMeter = async () => {
+  const { MeterProvider, MetricReader } = await import("@opentelemetry/sdk-metrics")
+  class ManualReader extends MetricReader {
+    protected override onShutdown(): Promise<void> {
+      return Promise.resolve()
+    }
+    protected override onForceFlush(): Promise<void> {
+      return Promise.resolve()
+    }
+  }
+  const reader = new ManualReader()
+  const provider = new MeterProvider({ readers: [reader] })
+  return {
+    meter: provider.getMeter("percore-bench"),
+    finish: async (): Promise<Readonly<Record<string, number>>> => {
+      // Proves the instruments recorded into live storage (no exporter-less no-op path was measured).
+      const collected = await reader.collect()
+      const points = collected.resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics).reduce((n, m) => n + m.dataPoints.length, 0)
+      await provider.shutdown()
+      return { dataPoints: points }
+    }
+  }
+}
+
+const isCompetitorData = (data: unknown): data is { readonly hotpath: true; readonly smoke: boolean; readonly competitor: Key } =>
+  typeof data === "object" && data !== null && "hotpath" in data && "competitor" in data && typeof data.competitor === "string" &&
+  Object.hasOwn(factories, data.competitor) && "smoke" in data && typeof data.smoke === "boolean"
+
+// Worker entry: this module, loaded by runIsolated with workerData naming one competitor.
+const data: unknown = workerData
+if (!isMainThread && isCompetitorData(data)) {
+  await serveCompetitor(() => factories[data.competitor](sizesFor(data.smoke)))
+}
+
+// ─── the benchmark (main thread) ─────────────────────────────────────────────────────────────────
+
+const ratio = (name: string, numerator: number, denominator: number, target?: number): Ratio => {
+  const value = numerator / denominator
+  return target === undefined ? { name, value } : { name, value, target, met: value <= target }
+}
+
+const count = (n: number | undefined): string => (n === undefined ? "?" : n.toLocaleString("en-US"))
+
+export const hotpathBench = async (options: BenchmarkOptions): Promise<BenchmarkResult> => {
+  const sizes = sizesFor(options.smoke)
+  const keys = Object.keys(HOTPATH_ROWS) as Array<Key>
+  const timingOptions = {
+    rounds: options.rounds ?? (sizes.smoke ? 3 : 7),
+    warmupRounds: sizes.smoke ? 1 : 2,
+    targetRoundMs: sizes.smoke ? 1 : 40,
+    defaultBatch: sizes.batch,
+    ...(sizes.smoke ? { maxBatchesPerRound: 2 } : {})
+  }
+  const results = await runIsolated(
+    new URL(import.meta.url),
+    keys.map((key) => ({ name: HOTPATH_ROWS[key], key })),
+    { hotpath: true, smoke: sizes.smoke },
+    { ...timingOptions, allocationOps: sizes.otherAllocationOps, allocationRepeats: sizes.smoke ? 1 : 2 }
+  )
+  const selfCheck = allocationSelfCheck(sizes.smoke ? 2048 : 1_000_000, sizes.batch)
+  const byKey = (key: Key): IsolatedResult => results[keys.indexOf(key)]!
+  const medianOf = (key: Key): number => byKey(key).timing.median
+  const record = medianOf("record")
+
+  const rows: Array<ResultRow> = results.map(({ timing, allocation }) => ({
+    name: timing.name,
+    unit: "ns/op",
+    median: timing.median,
+    min: timing.min,
+    max: timing.max,
+    bytesPerOp: allocation.bytesPerOp,
+    relative: timing.median / record,
+    detail: {
+      opsPerRound: timing.opsPerRound,
+      rounds: timing.rounds.length,
+      allocationOps: allocation.ops,
+      allocatedBytes: allocation.bytes,
+      gcsDuringAllocationRun: allocation.gcs
+    }
+  }))
+  const ratios: Array<Ratio> = [
+    ratio("record / prom-client Counter.inc()", record, medianOf("promInc")),
+    ratio("record / prom-client counter.labels(a, b).inc()", record, medianOf("promLabels"), TARGET_RATIO),
+    ratio("record / prom-client counter.inc({ a, b })", record, medianOf("promIncLabels"), TARGET_RATIO),
+    ratio("record / prom-client Histogram.observe()", record, medianOf("promObserve"), TARGET_RATIO),
+    ratio("record / Effect counter.updateUnsafe()", record, medianOf("effectUnsafe")),
+    ratio("record / OpenTelemetry Counter.add(v)", record, medianOf("otelAdd")),
+    ratio(`record median, ns (target ≤ ${TARGET_RECORD_NS})`, record, 1, TARGET_RECORD_NS),
+    ratio("record (worker-drained) / record (same thread)", medianOf("recordWorker"), record),
+    ratio("record / reference Atomics.load + Atomics.store", record, medianOf("reference"))
+  ]
+  const same = byKey("record")
+  const worker = byKey("recordWorker")
+  const dropped = worker.report["dropped"] ?? 0
+  const delivered = worker.report["delivered"] ?? 0
+  const notes = [
+    `record() allocated ${same.allocation.bytes} B in ${count(same.allocation.ops)} calls (same thread) and ${worker.allocation.bytes} B in ${count(worker.allocation.ops)} calls (worker-drained); one 16-byte HeapNumber per call would be ${count(16 * same.allocation.ops)} B.`,
+    `Worker-drained ring: ${count(delivered)} samples delivered, ${count(dropped)} dropped (${((100 * dropped) / Math.max(1, delivered + dropped)).toFixed(2)}%; the producer runs flat out), ${count(worker.report["drains"])} drains while active.`,
+    `Same-thread ring: ${count(same.report["delivered"])} delivered, ${count(same.report["dropped"])} dropped; drain benchmark: ${count(byKey("drain").report["delivered"])} delivered, ${count(byKey("drain").report["dropped"])} dropped.`,
+    `OpenTelemetry storage live: ${["otelAdd", "otelAddAttrs", "otelRecord"].map((k) => count(byKey(k as Key).report["dataPoints"])).join(" / ")} data points collected.`,
+    `Allocation meter self-check: { x, y } literal ${selfCheck.objectLiteral.toFixed(2)} B/op, empty loop ${selfCheck.nothing.toFixed(4)} B/op; forced GC ${same.allocation.forcedGc ? "available" : "NOT available (figures less reliable)"}.`,
+    `Each competitor in its own worker thread (own V8 isolate), interleaved: ${timingOptions.rounds} rounds after ${timingOptions.warmupRounds} warm-up rounds, ~${timingOptions.targetRoundMs} ms per competitor per round, batches of ${sizes.batch} (drain: ${sizes.capacity}); ring capacity ${sizes.capacity}.`
+  ]
+  return {
+    benchmark: "hotpath",
+    title: "Hot path: cost of one metric update on the recording thread",
+    rows,
+    relativeTo: "percore record() (same thread)",
+    ratios,
+    notes
+  }
+}

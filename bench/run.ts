@@ -1,0 +1,221 @@
+/**
+ * The benchmark suite's entry point.
+ *
+ *   npm run bench                      every registered benchmark
+ *   npm run bench -- hotpath           one (or several) by name
+ *   npm run bench -- --smoke           tiny sizes, fast (what test/bench.smoke.test.ts runs in-process)
+ *   npm run bench -- --json [path]     also write machine-readable results (default bench/results/latest.json)
+ *   npm run bench -- --rounds 15       override every benchmark's number of timed rounds
+ *
+ * Node must run with `--expose-gc` for the allocation figures (forced GCs around measurement windows); when
+ * `global.gc` is missing this script re-executes itself with the same Node binary (`process.execPath`) and the
+ * flag added.
+ */
+import { spawnSync } from "node:child_process"
+import { mkdirSync, writeFileSync } from "node:fs"
+import os from "node:os"
+import path from "node:path"
+import { fileURLToPath } from "node:url"
+import { type BenchmarkOptions, type BenchmarkResult, checksum, type Ratio, type ResultRow } from "./harness.ts"
+import { hotpathBench } from "./hotpath.ts"
+
+export interface Benchmark {
+  readonly name: string
+  readonly description: string
+  readonly run: (options: BenchmarkOptions) => Promise<BenchmarkResult>
+}
+
+const isModuleNotFound = (error: unknown): boolean =>
+  error instanceof Error && "code" in error && (error.code === "ERR_MODULE_NOT_FOUND" || error.code === "MODULE_NOT_FOUND")
+
+/** `bench/scrape.ts` is owned elsewhere; it is loaded on demand so this runner works without it. */
+const scrapeBenchmark: Benchmark = {
+  name: "scrape",
+  description: "Rendering /metrics: percore render vs prom-client registry.metrics()",
+  run: async (options) => {
+    let scrape: typeof import("./scrape.ts")
+    try {
+      scrape = await import("./scrape.ts")
+    } catch (error) {
+      if (!isModuleNotFound(error)) throw error
+      return { benchmark: "scrape", title: "Scrape (not available: bench/scrape.ts is missing)", rows: [], ratios: [], notes: ["bench/scrape.ts not found; skipped."] }
+    }
+    const series = 10_000
+    const results = await scrape.scrapeBench({ series, rounds: options.rounds ?? 30, smoke: options.smoke })
+    const byName = new Map(results.map((r) => [r.name, r]))
+    const rows: Array<ResultRow> = results.map((r) => ({ name: r.name, unit: "ms", median: r.medianMs, min: r.minMs, max: r.maxMs }))
+    const ratios: Array<Ratio> = results.flatMap((r): Array<Ratio> => {
+      const anchor = r.name.includes("percore") ? byName.get(r.name.replace("percore", "prom-client")) : undefined
+      return anchor === undefined ? [] : [{ name: `${r.name} / ${anchor.name}`, value: r.medianMs / anchor.medianMs }]
+    })
+    return {
+      benchmark: "scrape",
+      title: "Scrape: rendering a /metrics page",
+      rows,
+      ratios,
+      notes: [`${options.smoke ? "smoke sizes (≤ 200 series)" : `${series} counter series (2 labels), ${series / 10} histogram series`}; see bench/scrape.ts.`]
+    }
+  }
+}
+
+/** Every benchmark `npm run bench` knows, in the order it runs them. */
+export const benchmarks: ReadonlyArray<Benchmark> = [
+  { name: "hotpath", description: "One metric update on the recording thread: percore record() vs prom-client, Effect, OpenTelemetry", run: hotpathBench },
+  scrapeBenchmark
+]
+
+export interface RunOptions {
+  readonly smoke?: boolean
+  /** Run only these benchmarks (by name); all when absent or empty. */
+  readonly only?: string | ReadonlyArray<string>
+  readonly rounds?: number
+  /** Called with each result as soon as it is ready. */
+  readonly onResult?: (result: BenchmarkResult) => void
+}
+
+/** Runs the selected benchmarks one after another, in-process; returns their structured results. */
+export const runBenchmarks = async (options: RunOptions = {}): Promise<Array<BenchmarkResult>> => {
+  const only = options.only === undefined ? [] : typeof options.only === "string" ? [options.only] : [...options.only]
+  const unknown = only.filter((name) => !benchmarks.some((b) => b.name === name))
+  if (unknown.length > 0) {
+    throw new Error(`unknown benchmark(s): ${unknown.join(", ")}; known: ${benchmarks.map((b) => b.name).join(", ")}`)
+  }
+  const selected = only.length === 0 ? benchmarks : benchmarks.filter((b) => only.includes(b.name))
+  const results: Array<BenchmarkResult> = []
+  for (const benchmark of selected) {
+    const benchOptions: BenchmarkOptions = options.rounds === undefined ? { smoke: options.smoke ?? false } : { smoke: options.smoke ?? false, rounds: options.rounds }
+    const result = await benchmark.run(benchOptions)
+    results.push(result)
+    options.onResult?.(result)
+  }
+  return results
+}
+
+// ─── printing ────────────────────────────────────────────────────────────────────────────────────
+
+const significant = (n: number): string => {
+  if (!Number.isFinite(n)) return String(n)
+  const abs = Math.abs(n)
+  if (abs >= 100) return n.toFixed(0)
+  if (abs >= 10) return n.toFixed(1)
+  if (abs >= 1) return n.toFixed(2)
+  return n.toFixed(3)
+}
+
+const markdownTable = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? "").length)))
+  const line = (cells: ReadonlyArray<string>): string => `| ${cells.map((cell, c) => cell.padEnd(widths[c]!)).join(" | ")} |`
+  return [line(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map(line)].join("\n")
+}
+
+/** A result as markdown tables (rows, then ratios), ready to paste into BENCHMARKS.md. */
+export const formatResult = (result: BenchmarkResult): string => {
+  const hasBytes = result.rows.some((r) => r.bytesPerOp !== undefined)
+  const hasRelative = result.rows.some((r) => r.relative !== undefined)
+  const unit = result.rows[0]?.unit ?? ""
+  const header = ["operation", `median ${unit}`, "min–max", ...(hasBytes ? ["bytes/op"] : []), ...(hasRelative ? [`× ${result.relativeTo ?? "anchor"}`] : [])]
+  const rows = result.rows.map((r) => [
+    r.name,
+    significant(r.median),
+    `${significant(r.min)}–${significant(r.max)}`,
+    ...(hasBytes ? [r.bytesPerOp === undefined ? "" : r.bytesPerOp === 0 ? "0" : significant(r.bytesPerOp)] : []),
+    ...(hasRelative ? [r.relative === undefined ? "" : `${significant(r.relative)}×`] : [])
+  ])
+  const parts = [`## ${result.title}`, "", markdownTable(header, rows)]
+  if (result.ratios.length > 0) {
+    const hasTargets = result.ratios.some((r) => r.target !== undefined)
+    const ratioRows = result.ratios.map((r) => [
+      r.name,
+      significant(r.value),
+      ...(hasTargets
+        ? [
+          r.target === undefined ? "" : `≤ ${r.target}`,
+          r.met === undefined ? "" : r.met ? "met" : `MISSED by ${significant((r.value / r.target!) * 100 - 100)}%`
+        ]
+        : [])
+    ])
+    parts.push("", markdownTable(["ratio", "value", ...(hasTargets ? ["target", "status"] : [])], ratioRows))
+  }
+  if (result.notes.length > 0) parts.push("", ...result.notes.map((n) => `- ${n}`))
+  return parts.join("\n")
+}
+
+// ─── command line ────────────────────────────────────────────────────────────────────────────────
+
+interface Cli {
+  readonly names: Array<string>
+  readonly smoke: boolean
+  readonly json: string | undefined
+  readonly rounds: number | undefined
+}
+
+const benchDir = path.dirname(fileURLToPath(import.meta.url))
+const DEFAULT_JSON = path.join(benchDir, "results", "latest.json")
+
+export const parseArgs = (argv: ReadonlyArray<string>): Cli => {
+  const names: Array<string> = []
+  let smoke = false
+  let json: string | undefined
+  let rounds: number | undefined
+  const isName = (arg: string): boolean => benchmarks.some((b) => b.name === arg)
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    if (arg === "--smoke") smoke = true
+    else if (arg === "--json") {
+      const next = argv[i + 1]
+      if (next !== undefined && !next.startsWith("--") && !isName(next)) {
+        json = path.resolve(next)
+        i++
+      } else json = DEFAULT_JSON
+    } else if (arg.startsWith("--json=")) json = path.resolve(arg.slice("--json=".length))
+    else if (arg === "--rounds" || arg.startsWith("--rounds=")) {
+      const value = arg === "--rounds" ? argv[++i] : arg.slice("--rounds=".length)
+      rounds = Number(value)
+      if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds needs a positive integer, got ${value}`)
+    } else if (arg === "--help" || arg === "-h") {
+      console.log(`usage: npm run bench -- [${benchmarks.map((b) => b.name).join("|")} ...] [--smoke] [--json [path]] [--rounds N]`)
+      for (const b of benchmarks) console.log(`  ${b.name.padEnd(10)} ${b.description}`)
+      process.exit(0)
+    } else if (arg.startsWith("--")) throw new Error(`unknown option ${arg}`)
+    else names.push(arg)
+  }
+  return { names, smoke, json, rounds }
+}
+
+const machine = (): Record<string, string | number> => ({
+  node: process.version,
+  v8: process.versions.v8,
+  platform: `${process.platform} ${process.arch}`,
+  cpus: os.availableParallelism(),
+  cpuModel: os.cpus()[0]?.model ?? "unknown",
+  totalMemoryGiB: Math.round(os.totalmem() / 2 ** 30)
+})
+
+const main = async (argv: ReadonlyArray<string>): Promise<void> => {
+  const cli = parseArgs(argv)
+  const info = machine()
+  console.log(`percore benchmarks — node ${info.node}, ${info.cpus} CPUs (${info.cpuModel})${cli.smoke ? ", SMOKE sizes (numbers meaningless)" : ""}\n`)
+  const started = new Date()
+  const results = await runBenchmarks({
+    smoke: cli.smoke,
+    only: cli.names,
+    ...(cli.rounds === undefined ? {} : { rounds: cli.rounds }),
+    onResult: (result) => console.log(`${formatResult(result)}\n`)
+  })
+  console.log(`checksum ${checksum()}`)
+  if (cli.json !== undefined) {
+    mkdirSync(path.dirname(cli.json), { recursive: true })
+    const document = { startedAt: started.toISOString(), smoke: cli.smoke, machine: info, checksum: checksum(), results }
+    writeFileSync(cli.json, `${JSON.stringify(document, null, 2)}\n`)
+    console.log(`results written to ${path.relative(process.cwd(), cli.json) || cli.json}`)
+  }
+}
+
+if (import.meta.main) {
+  if (typeof globalThis.gc !== "function") {
+    // Re-execute on the same Node binary with --expose-gc (needed for the allocation measurement).
+    const child = spawnSync(process.execPath, [...process.execArgv, "--expose-gc", fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: "inherit" })
+    process.exit(child.status ?? 1)
+  }
+  await main(process.argv.slice(2))
+}
