@@ -7,19 +7,22 @@
  * plane: `TelemetryRing.reader(buffer)`), on the same or different threads. They cannot change roles
  * and there is never a second of either: `writer()` / `reader()` claim the role in shared memory and
  * throw if it is taken. The producer never blocks, never allocates and never throws: when the ring
- * is full it overwrites the oldest unread sample. Loss is counted on the read side, exactly:
- * `reader.delivered + reader.dropped + reader.pending() === writer.recorded`, for any interleaving
- * and any consumer stall (positions are 53-bit; see "Positions").
+ * is full it overwrites the oldest unread sample — except a sample the consumer is copying at that very
+ * moment (its chunk is "claimed"): then the new sample is dropped instead. Every loss is counted, exactly:
+ * `reader.delivered + reader.dropped + reader.pending() === writer.recorded`, for any interleaving and
+ * any consumer stall (positions are 53-bit; see "Positions").
  *
  * ## Memory layout (byte offsets; every shared control word sits on its own 64-byte line)
  * ```
  *   0  header (written once by allocate)   MAGIC | VERSION | CAPACITY | WRITER_CLAIMED | READER_CLAIMED
- *  64  TAIL    (producer)   TAIL_LO   | TAIL_HI   | TAIL_SEQ     published end of written samples
- * 128  INTENT  (producer)   INTENT_LO | INTENT_HI | INTENT_SEQ   "position INTENT-1-C is being overwritten"
- * 192  HEAD    (consumer)   HEAD_LO   | HEAD_HI   | HEAD_SEQ     everything below HEAD has been read
+ *  64  TAIL    (producer)   LO | HI | SEQ   published end of written samples
+ * 128  INTENT  (producer)   LO | HI | SEQ   "the sample at position INTENT-1-C is being overwritten"
+ * 192  HEAD    (consumer)   LO | HI | SEQ   everything below HEAD has been read
  * 256  CLOCK   (ticker)     wall-clock ms mod 2^32 (see clock.ts)
  * 320  WAKE    (producer)   bumped + notified when the ring crosses half full
- * 384  slots: capacity × 16 bytes; slot of position p is p & (capacity - 1)
+ * 384  CLAIM   (consumer)   LO | HI | SEQ   the consumer may be copying positions in [HEAD, CLAIM)
+ * 448  REFUSED (producer)   LO | HI | SEQ   samples dropped at once because their slot was claimed
+ * 512  slots: capacity × 16 bytes; slot of position p is p & (capacity - 1)
  *        word 0: metricId (bits 0–23) | kind (bits 24–31)
  *        word 1: timestamp, wall-clock ms mod 2^32 (unwrapped by the reader against its own clock)
  *        word 2–3: value, float64
@@ -35,26 +38,30 @@
  * more than 2^32 records between two drains.
  *
  * ## Memory-model argument (ECMAScript memory model)
- * Every access that can race is a sequentially consistent `Atomics` access on an `Int32Array`:
- * - The producer writes the payload of position q with plain stores only if the slot's previous
- *   occupant q − C is below the consumer's published HEAD (read with `Atomics.load`). The consumer's
- *   reads of q − C happen before its `Atomics.store(HEAD)`, which synchronizes with that load, so the
- *   plain stores race with nothing; the consumer reads position q only after an `Atomics.load(TAIL)`
- *   that saw the producer's later `Atomics.store(TAIL, q + 1)`, which orders the plain stores first.
- * - Otherwise the producer overwrites an unread sample: it first does `Atomics.store(INTENT, q + 1)`
- *   and then writes the payload with `Atomics.store`. The consumer copies slots with `Atomics.load` and
- *   only then loads INTENT. If that load returned a value ≤ p + C, the intent store for position p + C
- *   comes later in the single total order of SC atomics, and so do all the payload stores after it:
- *   the copy of p saw none of them. So a copied position p is intact iff p ≥ INTENT − C, and every
- *   other copied position is discarded and counted as dropped. No torn sample is ever delivered.
- * - Every position below the consumer's TAIL snapshot ends in exactly one bucket: lost before the copy
- *   (more than C behind, or already past INTENT − C and skipped without copying), invalid after the
- *   copy, or delivered. Nothing is delivered twice: only the consumer moves its read position.
+ * Control words are only ever accessed with sequentially consistent `Atomics` operations on an
+ * `Int32Array`. Slot payloads are accessed with plain reads and writes, and the protocol guarantees that
+ * no payload access ever races (no two accesses to a slot unordered by happens-before, one a write):
+ * - The producer writes position q into the slot of q − C. (a) If q − C < HEAD (loaded with
+ *   `Atomics.load`), the consumer's reads of q − C happened before its `Atomics.store(HEAD)`, which
+ *   synchronizes with that load. (b) Otherwise it first stores INTENT = q + 1, then loads CLAIM (and
+ *   HEAD again); if q − C is inside [HEAD, CLAIM) it drops the sample (REFUSED++) and writes nothing.
+ * - The consumer copies a chunk [p0, end) only after storing CLAIM = end and then loading INTENT; it
+ *   skips (counts as lost) every position below INTENT − C and copies the rest with plain reads.
+ *   For a copied position p ≥ INTENT − C, the producer's INTENT store for p + C comes after the
+ *   consumer's INTENT load in the single total order of SC atomics, so the producer's following CLAIM
+ *   load comes after the consumer's CLAIM store and sees the claim: it does not write that slot until
+ *   it sees HEAD past p (case (a), ordered by HEAD). Conversely, a producer that missed the claim had
+ *   stored INTENT first, so the consumer sees that INTENT and skips the slot (Dekker's argument).
+ * - The consumer reads position p only after an `Atomics.load(TAIL)` that saw the producer's later
+ *   `Atomics.store(TAIL, p + 1)`, which orders the producer's plain writes of p before the reads.
+ * So every slot read returns exactly the sample of its position: no torn sample, no duplicate. Every
+ * position below the consumer's TAIL snapshot ends in exactly one bucket (lost before the chunk, skipped
+ * as announced, or delivered), and every refused record in REFUSED, so the books are exact.
  */
 import { registerClock } from "./clock.ts"
 
 const MAGIC = 0x52434550 // "PECR"
-const VERSION = 1
+const VERSION = 2
 const WORDS_PER_LINE = 16 // 64 bytes
 
 // Header line.
@@ -69,7 +76,9 @@ const INTENT = 2 * WORDS_PER_LINE
 const HEAD = 3 * WORDS_PER_LINE
 const CLOCK = 4 * WORDS_PER_LINE
 const WAKE = 5 * WORDS_PER_LINE
-const SLOTS = 6 * WORDS_PER_LINE
+const CLAIM = 6 * WORDS_PER_LINE
+const REFUSED = 7 * WORDS_PER_LINE
+const SLOTS = 8 * WORDS_PER_LINE
 const SLOT_WORDS = 4
 
 const LO = 0
@@ -164,8 +173,6 @@ export class RingWriter {
   private readonly half: number
   // Producer-private numeric state in a typed array: exact doubles, no boxing, no allocation.
   private readonly state: Float64Array
-  private readonly scratchDouble = new Float64Array(1)
-  private readonly scratchWords = new Int32Array(this.scratchDouble.buffer)
   /** Records refused because metricId or kind was out of range (they are not "recorded"). */
   rejected = 0
 
@@ -179,20 +186,21 @@ export class RingWriter {
     this.half = capacity / 2
     const position = loadPosition(words, TAIL)
     const head = loadPosition(words, HEAD)
-    this.state = new Float64Array(8)
+    this.state = new Float64Array(9)
     this.state[S_POSITION] = position
     this.state[S_START] = position
     this.state[S_CACHED_HEAD] = head
-    this.state[S_PLAIN_LIMIT] = head + this.half
     this.state[S_WOKEN_AT_HEAD] = -1
     this.state[S_TAIL_HI] = Math.floor(position / TWO_POW_32)
-    this.state[S_TAIL_NEXT_EPOCH] = (this.state[S_TAIL_HI]! + 1) * TWO_POW_32
+    this.state[S_FAST_LIMIT] = Math.min(head + this.half, (this.state[S_TAIL_HI]! + 1) * TWO_POW_32 - 1)
     this.state[S_INTENT_HI] = Math.floor(loadPosition(words, INTENT) / TWO_POW_32)
+    this.state[S_REFUSED] = loadPosition(words, REFUSED)
+    this.state[S_REFUSED_HI] = Math.floor(this.state[S_REFUSED]! / TWO_POW_32)
   }
 
-  /** Records attempted and accepted by this writer (every one is later delivered or dropped). */
+  /** Records this writer took (every one is delivered or counted as dropped, exactly once). */
   get recorded(): number {
-    return this.state[S_POSITION]! - this.state[S_START]!
+    return this.state[S_POSITION]! - this.state[S_START]! + this.state[S_REFUSED]!
   }
 
   /**
@@ -201,58 +209,71 @@ export class RingWriter {
    * [0, 2^24) or kind is not an integer in [0, 255].
    */
   record(metricId: number, kind: number, value: number): boolean {
-    const word0 = (metricId & ID_MASK) | (kind << 24)
     if ((metricId & ID_MASK) !== metricId || (kind & 0xff) !== kind) {
       this.rejected++
       return false
     }
-    const words = this.words
     const state = this.state
     const q = state[S_POSITION]!
+    // One comparison guards every slow case: slot not proven free, half-full wake-up, HI change.
+    if (q >= state[S_FAST_LIMIT]!) return this.recordSlow(q, metricId, kind, value)
+    const words = this.words
     const slot = SLOTS + ((q & this.mask) << 2)
-    const clock = Atomics.load(words, CLOCK)
-    if (q < state[S_PLAIN_LIMIT]! || this.roomWithoutOverwrite(q)) {
-      // The slot's previous sample was consumed (HEAD says so): nothing can read it concurrently.
-      words[slot] = word0
-      words[slot + 1] = clock
-      this.doubles[(slot >> 1) + 1] = value
-    } else {
-      // Overwriting an unread sample: announce it first, then write every word atomically.
-      state[S_INTENT_HI] = publishPosition(words, INTENT, q + 1, state[S_INTENT_HI]!)
-      this.scratchDouble[0] = value
-      Atomics.store(words, slot, word0)
-      Atomics.store(words, slot + 1, clock)
-      Atomics.store(words, slot + 2, this.scratchWords[0]!)
-      Atomics.store(words, slot + 3, this.scratchWords[1]!)
-    }
-    const next = q + 1
-    state[S_POSITION] = next
-    // ── publish the sample to the consumer ──
-    if (next !== state[S_TAIL_NEXT_EPOCH]) Atomics.store(words, TAIL + LO, next)
-    else {
-      state[S_TAIL_HI] = publishPosition(words, TAIL, next, state[S_TAIL_HI]!)
-      state[S_TAIL_NEXT_EPOCH] = next + TWO_POW_32
-    }
+    // The slot's previous sample was consumed (HEAD says so): nothing can read it concurrently.
+    words[slot] = metricId | (kind << 24)
+    words[slot + 1] = Atomics.load(words, CLOCK)
+    this.doubles[(slot >> 1) + 1] = value
+    state[S_POSITION] = q + 1
+    Atomics.store(words, TAIL + LO, q + 1) // ── publish the sample to the consumer ──
     return true
   }
 
   /**
-   * Slow path, taken when the cached HEAD no longer proves the slot free or the ring may be half full:
-   * refresh HEAD, wake the consumer once per HEAD when half full, and say whether slot q is free.
+   * The slow path: refresh HEAD, wake the consumer once per HEAD when half full, write plainly if the
+   * slot is free or announce-then-write atomically if it is not, and publish (with the seqlock on a HI
+   * change). Then recompute the fast path's limit.
    */
-  private roomWithoutOverwrite(q: number): boolean {
+  private recordSlow(q: number, metricId: number, kind: number, value: number): boolean {
+    const words = this.words
     const state = this.state
-    const loaded = loadPosition(this.words, HEAD)
+    const loaded = loadPosition(words, HEAD)
     // A consumer stuck inside its seqlock section: keep the older (smaller, hence safe) cached HEAD.
     const head = Number.isNaN(loaded) ? state[S_CACHED_HEAD]! : loaded
     state[S_CACHED_HEAD] = head
     if (q - head >= this.half && state[S_WOKEN_AT_HEAD] !== head) {
       state[S_WOKEN_AT_HEAD] = head
-      Atomics.add(this.words, WAKE, 1)
-      Atomics.notify(this.words, WAKE)
+      Atomics.add(words, WAKE, 1)
+      Atomics.notify(words, WAKE)
     }
-    state[S_PLAIN_LIMIT] = state[S_WOKEN_AT_HEAD] === head ? head + this.capacity : head + this.half
-    return q < head + this.capacity
+    const slot = SLOTS + ((q & this.mask) << 2)
+    const clock = Atomics.load(words, CLOCK)
+    const word0 = metricId | (kind << 24)
+    if (q >= head + this.capacity) {
+      // Overwriting an unread sample. Announce it, then look for the consumer's claim (Dekker-style:
+      // INTENT store, CLAIM load here; CLAIM store, INTENT load there). A claimed slot is being read:
+      // this sample is dropped instead (and counted), so no write ever races with the consumer's copy.
+      state[S_INTENT_HI] = publishPosition(words, INTENT, q + 1, state[S_INTENT_HI]!)
+      const claimed = loadPosition(words, CLAIM)
+      if (!(q - this.capacity >= claimed) && !(q - this.capacity < loadPosition(words, HEAD))) {
+        state[S_REFUSED] = state[S_REFUSED]! + 1
+        state[S_REFUSED_HI] = publishPosition(words, REFUSED, state[S_REFUSED]!, state[S_REFUSED_HI]!)
+        state[S_FAST_LIMIT] = q // stay on the slow path
+        return true
+      }
+    }
+    // Either the slot's old sample was consumed (HEAD), or it is unclaimed and announced (INTENT):
+    // no read of this slot can be concurrent with these plain writes.
+    words[slot] = word0
+    words[slot + 1] = clock
+    this.doubles[(slot >> 1) + 1] = value
+    const next = q + 1
+    state[S_POSITION] = next
+    state[S_TAIL_HI] = publishPosition(words, TAIL, next, state[S_TAIL_HI]!) // ── publish ──
+    const nextEpoch = (state[S_TAIL_HI]! + 1) * TWO_POW_32
+    const plainLimit = state[S_WOKEN_AT_HEAD] === head ? head + this.capacity : head + this.half
+    // Fast path while next < limit: the slot is provably free and the HI word cannot change.
+    state[S_FAST_LIMIT] = Math.min(plainLimit, nextEpoch - 1)
+    return true
   }
 }
 
@@ -260,11 +281,12 @@ export class RingWriter {
 const S_POSITION = 0
 const S_START = 1
 const S_CACHED_HEAD = 2
-const S_PLAIN_LIMIT = 3
+const S_FAST_LIMIT = 3 // positions below it take the fast path
 const S_WOKEN_AT_HEAD = 4
 const S_TAIL_HI = 5
 const S_INTENT_HI = 6
-const S_TAIL_NEXT_EPOCH = 7 // next position whose LO is 0: HI changes there
+const S_REFUSED = 7 // samples dropped at once because their slot's old sample was being read
+const S_REFUSED_HI = 8
 
 /**
  * The consumer side. `drain()` copies published samples into a private staging area with
@@ -279,10 +301,11 @@ export class RingReader {
   private readonly stagingDoubles: Float64Array
   private position: number
   private headHi: number
+  private claimHi: number
+  /** Positions lost to overwriting (never delivered). */
+  private lost = 0
   /** Samples handed to a sink, running total. */
   delivered = 0
-  /** Samples lost to overwriting (never delivered), running total. Exact. */
-  dropped = 0
   /** Samples waiting when the last drain began (more than the capacity if some were already lost). */
   lastBacklog = 0
 
@@ -298,6 +321,16 @@ export class RingReader {
     this.stagingDoubles = new Float64Array(staging)
     this.position = loadPosition(words, HEAD)
     this.headHi = Math.floor(this.position / TWO_POW_32)
+    this.claimHi = this.headHi
+  }
+
+  /**
+   * Samples lost, running total, exact: overwritten before they were read, plus samples the producer
+   * dropped at once because the slot they would overwrite was being read.
+   */
+  get dropped(): number {
+    const refused = loadPosition(this.words, REFUSED)
+    return this.lost + (Number.isNaN(refused) ? 0 : refused)
   }
 
   /** The ring's capacity in samples (a power of two). */
@@ -314,7 +347,8 @@ export class RingReader {
   /** Samples the producer has published since the reader started (delivered + dropped + not yet drained). */
   published(): number {
     const tail = loadPosition(this.words, TAIL)
-    return Number.isNaN(tail) ? this.delivered + this.dropped : tail - this.position + this.delivered + this.dropped
+    const dropped = this.dropped
+    return Number.isNaN(tail) ? this.delivered + dropped : tail - this.position + this.delivered + dropped
   }
 
   /**
@@ -330,53 +364,62 @@ export class RingReader {
     this.lastBacklog = tail - position
     if (tail === position) return 0
     let delivered = 0
+    let lost = 0
     if (tail - position > capacity) {
-      this.dropped += tail - position - capacity
+      lost += tail - position - capacity
       position = tail - capacity
     }
-    const staging = this.staging
-    const stagingDoubles = this.stagingDoubles
-    const chunk = staging.length / SLOT_WORDS
+    const chunk = this.staging.length / SLOT_WORDS
     while (position < tail) {
-      // Skip what is already lost instead of copying it: positions below INTENT - C are being overwritten.
-      const lostBelow = this.intentFloor()
-      if (position < lostBelow) {
-        const skipTo = Math.min(lostBelow, tail)
-        this.dropped += skipTo - position
-        position = skipTo
-        if (position === tail) break
-      }
       const end = Math.min(position + chunk, tail)
-      const count = end - position
-      let slot = SLOTS + ((position & this.mask) << 2)
-      const wrapAt = SLOTS + capacity * SLOT_WORDS
-      for (let i = 0; i < count * SLOT_WORDS; i += SLOT_WORDS) {
-        staging[i] = Atomics.load(words, slot)
-        staging[i + 1] = Atomics.load(words, slot + 1)
-        staging[i + 2] = Atomics.load(words, slot + 2)
-        staging[i + 3] = Atomics.load(words, slot + 3)
-        slot += SLOT_WORDS
-        if (slot === wrapAt) slot = SLOTS
-      }
-      // Validate after the copy: a copied position below INTENT - C may have been overwritten meanwhile.
-      const validFrom = this.intentFloor()
-      const invalid = validFrom > position ? Math.min(validFrom, end) - position : 0
-      this.dropped += invalid
+      // Claim [position, end), then read INTENT: positions below INTENT - C were announced before the
+      // claim could be seen and may be overwritten: skip them (lost) instead of copying them. Every
+      // other claimed slot stays untouched until HEAD moves past it (see the module comment).
+      this.claimHi = publishPosition(words, CLAIM, end, this.claimHi)
+      const lostBelow = this.intentFloor()
+      const from = lostBelow > position ? Math.min(lostBelow, end) : position
+      lost += from - position
+      this.copy(from, end - from)
+      this.headHi = publishPosition(words, HEAD, end, this.headHi) // releases the claim
       position = end
-      this.headHi = publishPosition(words, HEAD, position, this.headHi)
-      // Timestamps carry 32 bits of wall-clock ms; unwrap them against a clock read after the copy.
-      const now = Math.floor(performance.timeOrigin + performance.now())
-      const nowLow = now | 0
-      for (let i = invalid * SLOT_WORDS; i < count * SLOT_WORDS; i += SLOT_WORDS) {
-        const word0 = staging[i]!
-        sink(word0 & ID_MASK, word0 >>> 24, stagingDoubles[(i >> 1) + 1]!, now - ((nowLow - staging[i + 1]!) | 0))
-      }
-      delivered += count - invalid
+      delivered += this.deliver(end - from, sink)
     }
-    if (position !== this.position) this.headHi = publishPosition(words, HEAD, position, this.headHi)
     this.position = position
     this.delivered += delivered
+    this.lost += lost
     return delivered
+  }
+
+  /** Copies `count` claimed slots from `position` on into staging (plain reads: nothing writes them now). */
+  private copy(position: number, count: number): void {
+    const words = this.words
+    const staging = this.staging
+    const wrapAt = SLOTS + this.capacity * SLOT_WORDS
+    let slot = SLOTS + ((position & this.mask) << 2)
+    const end = count * SLOT_WORDS
+    for (let i = 0; i < end; i += SLOT_WORDS) {
+      staging[i] = words[slot]!
+      staging[i + 1] = words[slot + 1]!
+      staging[i + 2] = words[slot + 2]!
+      staging[i + 3] = words[slot + 3]!
+      slot += SLOT_WORDS
+      if (slot === wrapAt) slot = SLOTS
+    }
+  }
+
+  /** Hands the first `count` staged samples to the sink; returns how many. */
+  private deliver(count: number, sink: SampleSink): number {
+    const staging = this.staging
+    const doubles = this.stagingDoubles
+    // Timestamps carry 32 bits of wall-clock ms; unwrap them against a clock read after the copy.
+    const now = Math.floor(performance.timeOrigin + performance.now())
+    const nowLow = now | 0
+    const end = count * SLOT_WORDS
+    for (let i = 0; i < end; i += SLOT_WORDS) {
+      const word0 = staging[i]!
+      sink(word0 & ID_MASK, word0 >>> 24, doubles[(i >> 1) + 1]!, now - ((nowLow - staging[i + 1]!) | 0))
+    }
+    return count
   }
 
   /** The current wake counter; pass it to `waitForWake`. */
@@ -428,6 +471,8 @@ export const TelemetryRing = {
     publishPosition(words, TAIL, start, -1)
     publishPosition(words, INTENT, start, -1)
     publishPosition(words, HEAD, head, -1)
+    publishPosition(words, CLAIM, head, -1)
+    publishPosition(words, REFUSED, 0, -1)
     Atomics.store(words, H_CAPACITY, size)
     Atomics.store(words, H_VERSION, VERSION)
     registerClock(buffer, words, CLOCK)
