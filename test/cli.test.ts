@@ -6,21 +6,13 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { spawn, spawnSync } from "node:child_process"
 import { mkdtempSync, writeFileSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { freePort } from "./support/e2e.ts"
 
 const root = join(import.meta.dirname, "..")
 const cli = (args: ReadonlyArray<string>) =>
   spawnSync(process.execPath, ["bin/percore.mjs", ...args], { cwd: root, encoding: "utf8", timeout: 30_000 })
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
-    })
-  })
 
 describe("percore CLI", () => {
   it("--help lists every flag with its environment variable, and exits 0", () => {
@@ -56,7 +48,7 @@ describe("percore CLI", () => {
 
   it.live("flags override the environment; the token file protects /metrics; SIGTERM exits 0", () =>
     Effect.gen(function*() {
-      const port = yield* Effect.promise(freePort)
+      const port = yield* freePort
       const tokenFile = join(mkdtempSync(join(tmpdir(), "percore-cli-")), "token")
       writeFileSync(tokenFile, "cli-secret\n")
       const child = spawn(process.execPath, ["bin/percore.mjs", "--cores", "1", "--port", String(port), "--auth-token-file", tokenFile], {

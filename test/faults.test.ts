@@ -6,7 +6,6 @@ import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer } from "effect"
 import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Aggregate } from "../src/services/Aggregate.ts"
@@ -14,6 +13,8 @@ import type { AggregateState } from "../src/services/AggregateState.ts"
 import type { CoreChannel } from "../src/services/CoreChannel.ts"
 import { DataPlane } from "../src/services/DataPlane.ts"
 import { Drainer } from "../src/services/Drainer.ts"
+import { freePort } from "./support/e2e.ts"
+import { until } from "./support/until.ts"
 
 const percoreLayer = (env: Record<string, string>) =>
   DataPlane.layer.pipe(
@@ -21,15 +22,6 @@ const percoreLayer = (env: Record<string, string>) =>
     Layer.provideMerge(Aggregate.layer),
     Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env: { PERCORE_WORKER: "test/fixtures/fault-core.ts", ...env } })))
   )
-
-const waitFor = (condition: () => boolean, what: string, timeoutMs = 20_000) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + timeoutMs
-    while (!condition()) {
-      if (Date.now() > deadline) return assert.fail(`timed out waiting for ${what}`)
-      yield* Effect.sleep("10 millis")
-    }
-  })
 
 const valueOf = (aggregate: AggregateState, name: string, labels: Record<string, string> = {}) =>
   aggregate.find(name, labels)?.value ?? 0
@@ -48,9 +40,9 @@ describe("faults", () => {
       process.env["FAULT_DIR"] = mkdtempSync(join(tmpdir(), "percore-crash-"))
       const dataPlane = yield* DataPlane
       const aggregate = yield* Aggregate
-      yield* waitFor(() => valueOf(aggregate, "percore_core_restarts_total", { core: "0" }) >= 1, "a restart")
-      yield* waitFor(() => dataPlane.ready(), "the restarted core to be up")
-      yield* waitFor(() => valueOf(aggregate, "fault_requests_total") === 10_000, "both incarnations' samples")
+      yield* until(() => valueOf(aggregate, "percore_core_restarts_total", { core: "0" }) >= 1, "a restart")
+      yield* until(() => dataPlane.ready(), "the restarted core to be up")
+      yield* until(() => valueOf(aggregate, "fault_requests_total") === 10_000, "both incarnations' samples")
       assert.strictEqual(valueOf(aggregate, "percore_core_crashes_total", { core: "0" }), 1)
       assert.strictEqual(valueOf(aggregate, "percore_core_up", { core: "0" }), 1)
       assert.deepStrictEqual(dataPlane.cores().map((c) => [c.core, c.state, c.restarts]), [[0, "up", 1]])
@@ -67,7 +59,7 @@ describe("faults", () => {
       yield* Effect.gen(function*() {
         aggregate = yield* Aggregate
         const drainer = yield* Drainer
-        yield* waitFor(() => valueOf(aggregate!, "fault_requests_total") > 0, "samples from the hot loop")
+        yield* until(() => valueOf(aggregate!, "fault_requests_total") > 0, "samples from the hot loop")
         channels = drainer.channels()
         stopAsked = Date.now()
       }).pipe(Effect.provide(percoreLayer({ PERCORE_CORES: "1", PERCORE_STOP_GRACE: "300 millis", PERCORE_FLUSH_INTERVAL: "2 millis" })))
@@ -76,8 +68,9 @@ describe("faults", () => {
       assert.isAbove(stopAsked, started)
       assert.strictEqual(channels.length, 1)
       for (const channel of channels) {
-        assertBooksExact(channel)
-        assert.strictEqual(channel.reader.published(), channel.reader.delivered + channel.reader.dropped, "nothing left in the ring")
+        // Terminated mid-loop (maybe mid-flush): the ring's own count is the reference here.
+        assert.strictEqual(channel.reader.pending(), 0, "nothing left in the ring")
+        assert.strictEqual(channel.reader.delivered + channel.reader.dropped, channel.reader.published())
       }
       assert.isAbove(valueOf(aggregate!, "fault_requests_total"), 0)
       assert.strictEqual(valueOf(aggregate!, "percore_core_up", { core: "0" }), 0)
@@ -86,45 +79,41 @@ describe("faults", () => {
   it.live("a stalled control plane loses only what overflowed, and counts it exactly", () =>
     Effect.gen(function*() {
       process.env["FAULT_MODE"] = "busy"
-      const aggregate = yield* Aggregate
-      const drainer = yield* Drainer
-      const dataPlane = yield* DataPlane
-      yield* waitFor(() => dataPlane.ready() && valueOf(aggregate, "fault_busy_total", { i: "0" }) > 0, "busy cores")
-      const channels = drainer.channels()
-      // Block this thread (no drains) until every core has recorded more than a whole ring since.
-      const before = channels.map((c) => c.recorded())
-      const deadline = Date.now() + 15_000
-      while (channels.some((c, i) => c.recorded() - before[i]! <= c.reader.size * 2) && Date.now() < deadline) { /* stalled */ }
-      yield* drainer.drainNow
-      for (const channel of channels) {
-        assert.isAbove(channel.reader.dropped, 0, `core ${channel.coreId} overflowed while the control plane stalled`)
-      }
-      yield* dataPlane.flush("1 second")
-      yield* drainer.drainNow
+      let channels: ReadonlyArray<CoreChannel> = []
+      let aggregate: AggregateState | undefined
+      yield* Effect.gen(function*() {
+        aggregate = yield* Aggregate
+        const drainer = yield* Drainer
+        const dataPlane = yield* DataPlane
+        yield* until(() => dataPlane.ready() && valueOf(aggregate!, "fault_busy_total", { i: "0" }) > 0, "busy cores")
+        channels = drainer.channels()
+        // Block this thread (no drains) until every core has recorded more than two rings' worth since.
+        const before = channels.map((c) => c.recorded())
+        const deadline = Date.now() + 15_000
+        while (channels.some((c, i) => c.recorded() - before[i]! <= c.reader.size * 2) && Date.now() < deadline) { /* stalled */ }
+        yield* drainer.drainNow
+        for (const channel of channels) {
+          assert.isAbove(channel.reader.dropped, 0, `core ${channel.coreId} overflowed while the control plane stalled`)
+        }
+      }).pipe(Effect.provide(percoreLayer({ PERCORE_CORES: "2", PERCORE_RING_CAPACITY: "1024", PERCORE_FLUSH_INTERVAL: "1 millis" })))
+      // The cores stopped normally (final flush) and were drained one last time: check the books against
+      // each core's own count, and the self-metrics against the ring's.
       for (const channel of channels) {
         assertBooksExact(channel)
-        assert.strictEqual(valueOf(aggregate, "percore_ring_dropped_total", { core: String(channel.coreId) }), channel.reader.dropped)
-        assert.strictEqual(valueOf(aggregate, "percore_ring_delivered_total", { core: String(channel.coreId) }), channel.reader.delivered)
+        const core = String(channel.coreId)
+        assert.strictEqual(valueOf(aggregate!, "percore_ring_dropped_total", { core }), channel.reader.dropped)
+        assert.strictEqual(valueOf(aggregate!, "percore_ring_delivered_total", { core }), channel.reader.delivered)
+        assert.strictEqual(valueOf(aggregate!, "percore_ring_recorded_total", { core }), channel.recorded())
       }
-    }).pipe(Effect.provide(percoreLayer({ PERCORE_CORES: "2", PERCORE_RING_CAPACITY: "1024", PERCORE_FLUSH_INTERVAL: "1 millis" }))))
+    }))
 })
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))))
-    })
-  })
 
 describe("the real process", () => {
   it.live("SIGTERM under load exits 0 and writes the final OpenMetrics snapshot atomically", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "percore-snapshot-"))
       const snapshot = join(dir, "final.om")
-      const port = yield* Effect.promise(freePort)
+      const port = yield* freePort
       const child = spawn(process.execPath, ["src/main.ts"], {
         cwd: join(import.meta.dirname, ".."),
         env: {
@@ -141,7 +130,7 @@ describe("the real process", () => {
       child.stderr.on("data", (d: Buffer) => (output += d.toString()))
       const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
       yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
-      yield* waitFor(() => output.includes("percore: serving"), "the process to listen")
+      yield* until(() => output.includes("percore: serving"), "the process to listen")
       const ready = async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200
       let isReady = false
       while (!isReady) {

@@ -17,6 +17,7 @@ import parsePrometheusTextFormat from "parse-prometheus-text-format"
 import { Percore } from "../src/Percore.ts"
 import { Aggregate } from "../src/services/Aggregate.ts"
 import { DataPlane } from "../src/services/DataPlane.ts"
+import { until } from "./support/until.ts"
 
 const FIXTURE = "test/fixtures/http-core.ts"
 const OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -147,15 +148,6 @@ const assertOpenMetrics = (text: string) => {
   samplesOf(text) // every sample line parses
 }
 
-const waitFor = (condition: () => boolean, what: string, timeoutMs = 10_000) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + timeoutMs
-    while (!condition()) {
-      if (Date.now() > deadline) return assert.fail(`timed out waiting for ${what}`)
-      yield* Effect.sleep("5 millis")
-    }
-  })
-
 const hostRegistry: Metric.MetricRegistry = new Map()
 
 layer(serverLayer({}, hostRegistry), { excludeTestServices: true })("Percore.layer on a real Node server", (it) => {
@@ -212,7 +204,7 @@ layer(serverLayer({}, hostRegistry), { excludeTestServices: true })("Percore.lay
   it.effect("HEAD /metrics: same status and Content-Type as GET, no body", () =>
     Effect.gen(function*() {
       const dataPlane = yield* DataPlane
-      yield* waitFor(() => dataPlane.ready(), "the core to be up")
+      yield* until(() => dataPlane.ready(), "the core to be up")
       for (const accept of [PROMETHEUS_ACCEPT, "text/plain"]) {
         const get = yield* request("/metrics", { headers: { accept } })
         const head = yield* request("/metrics", { method: "HEAD", headers: { accept } })
@@ -305,7 +297,7 @@ layer(serverLayer({}, hostRegistry), { excludeTestServices: true })("Percore.lay
   it.effect("/healthz is 200; /readyz is 200 once the core is up", () =>
     Effect.gen(function*() {
       const dataPlane = yield* DataPlane
-      yield* waitFor(() => dataPlane.ready(), "the core to be up")
+      yield* until(() => dataPlane.ready(), "the core to be up")
       const healthz = yield* request("/healthz")
       assert.strictEqual(healthz.status, 200)
       assert.strictEqual(healthz.text, "ok\n")
@@ -332,8 +324,8 @@ layer(serverLayer({}, hostRegistry), { excludeTestServices: true })("Percore.lay
       const collidingCore = Metric.counter("http_test_requests_total", { description: "collides with the core's counter" })
       const dataPlane = yield* DataPlane
       const aggregate = yield* Aggregate
-      yield* waitFor(() => dataPlane.ready(), "the core to be up")
-      yield* waitFor(() => aggregate.find("http_test_requests_total", { route: "/a" }) !== undefined, "the core's series")
+      yield* until(() => dataPlane.ready(), "the core to be up")
+      yield* until(() => aggregate.find("http_test_requests_total", { route: "/a" }) !== undefined, "the core's series")
 
       yield* Metric.update(requests, 3)
       yield* Metric.update(temperature, 21.5)
@@ -438,7 +430,7 @@ describe("readiness with real cores", () => {
         assert.strictEqual(scrape.status, 200, "a scrape while cores start is served")
         assertText(scrape.text)
         const dataPlane = yield* DataPlane
-        yield* waitFor(() => dataPlane.ready(), "the cores to be up")
+        yield* until(() => dataPlane.ready(), "the cores to be up")
         const up = yield* request("/readyz")
         assert.strictEqual(up.status, 200)
         assert.strictEqual(up.text, "ready\ncore 0: up\ncore 1: up\n")
@@ -455,7 +447,7 @@ describe("readiness with real cores", () => {
       yield* coreMode({ HTTP_CORE_MODE: "finish", HTTP_CORE_COUNT: "500" })
       yield* Effect.gen(function*() {
         const dataPlane = yield* DataPlane
-        yield* waitFor(() => dataPlane.cores().every((c) => c.state === "finished"), "the cores to finish")
+        yield* until(() => dataPlane.cores().every((c) => c.state === "finished"), "the cores to finish")
         const scrape = (yield* request("/metrics")).text
         assert.strictEqual(valueOf(scrape, "http_test_requests_total", { route: "/a" }), 1000, "a finished core's totals are kept")
         assert.strictEqual(valueOf(scrape, "percore_core_up", { core: "0" }), 0)
@@ -475,7 +467,7 @@ describe("scrape freshness", () => {
       yield* coreMode({ HTTP_CORE_MODE: "known-total", HTTP_CORE_COUNT: String(count), HTTP_CORE_OUT_DIR: outDir })
       yield* Effect.gen(function*() {
         const aggregate = yield* Aggregate
-        yield* waitFor(() => existsSync(join(outDir, "core-0.done")) && existsSync(join(outDir, "core-1.done")), "the cores to record")
+        yield* until(() => existsSync(join(outDir, "core-0.done")) && existsSync(join(outDir, "core-1.done")), "the cores to record")
         // Neither the cores' timers (1 hour) nor the Drainer's schedule (1 hour) moved anything yet.
         assert.isUndefined(aggregate.find("http_test_requests_total", { route: "/a" }), "nothing reached the aggregate before the scrape")
         const text = (yield* request("/metrics")).text

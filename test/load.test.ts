@@ -9,19 +9,9 @@ import autocannon from "autocannon"
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
 import { mkdtempSync, readFileSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))))
-    })
-  })
+import { freePort } from "./support/e2e.ts"
 
 const sample = (text: string, name: string, core: string): number => {
   const match = new RegExp(`^${name}\\{core="${core}"\\} (\\S+)$`, "m").exec(text)
@@ -31,7 +21,7 @@ const sample = (text: string, name: string, core: string): number => {
 describe("scrape load (real process, loopback only, bounded)", () => {
   it.live("100 connections for 10 s: only configured 503s, books exact afterwards", () =>
     Effect.gen(function*() {
-      const port = yield* Effect.promise(freePort)
+      const port = yield* freePort
       const snapshot = join(mkdtempSync(join(tmpdir(), "percore-load-")), "final.om")
       const child = spawn(process.execPath, ["src/main.ts"], {
         cwd: join(import.meta.dirname, ".."),

@@ -6,20 +6,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
-import { connect, createServer } from "node:net"
+import { connect } from "node:net"
 import { join } from "node:path"
+import { freePort } from "./support/e2e.ts"
 
 const root = join(import.meta.dirname, "..")
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))))
-    })
-  })
 
 interface Running {
   readonly port: number
@@ -30,7 +21,7 @@ interface Running {
 /** Starts `src/main.ts` with `env`, waits until it listens, and kills it when the scope closes. */
 const startPercore = (env: Record<string, string>) =>
   Effect.gen(function*() {
-    const port = yield* Effect.promise(freePort)
+    const port = yield* freePort
     const child = spawn(process.execPath, ["src/main.ts"], {
       cwd: root,
       env: { ...process.env, PERCORE_PORT: String(port), PERCORE_CORES: "1", ...env },

@@ -16,6 +16,7 @@ import type { AggregateState } from "../src/services/AggregateState.ts"
 import { CoreChannel } from "../src/services/CoreChannel.ts"
 import { DataPlane } from "../src/services/DataPlane.ts"
 import { Drainer } from "../src/services/Drainer.ts"
+import { until } from "./support/until.ts"
 
 const configLayer = (env: Record<string, string>) => ConfigProvider.layer(ConfigProvider.fromEnv({ env }))
 
@@ -97,15 +98,6 @@ describe("Drainer (TestClock)", () => {
     }).pipe(Effect.provide(drainerLayer({ PERCORE_DRAIN_INTERVAL: "10 millis" }))))
 })
 
-const waitFor = (condition: () => boolean, what: string, timeoutMs = 20_000) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + timeoutMs
-    while (!condition()) {
-      if (Date.now() > deadline) return assert.fail(`timed out waiting for ${what}`)
-      yield* Effect.sleep("10 millis")
-    }
-  })
-
 describe("DataPlane with real worker threads", () => {
   it.live("N cores record known totals; the aggregate equals them exactly, for every kind and gauge mode", () =>
     Effect.gen(function*() {
@@ -114,7 +106,7 @@ describe("DataPlane with real worker threads", () => {
       const dataPlane = yield* DataPlane
       const aggregate = yield* Aggregate
       const drainer = yield* Drainer
-      yield* waitFor(() => dataPlane.cores().every((c) => c.state === "finished"), "cores to finish")
+      yield* until(() => dataPlane.cores().every((c) => c.state === "finished"), "cores to finish")
       yield* drainer.drainNow
       const cores = 3
       const n = 30_000
@@ -140,7 +132,7 @@ describe("DataPlane with real worker threads", () => {
       process.env["TEST_COUNT"] = "1500"
       const dataPlane = yield* DataPlane
       const aggregate = yield* Aggregate
-      yield* waitFor(() => dataPlane.cores().every((c) => c.state === "finished"), "cores to finish")
+      yield* until(() => dataPlane.cores().every((c) => c.state === "finished"), "cores to finish")
       for (const core of ["0", "1"]) {
         for (let i = 0; i < 1500; i++) {
           assert.strictEqual(aggregate.find("test_dynamic_total", { i: String(i), core })?.value, i + 1, `series ${i} of core ${core}`)
@@ -162,9 +154,9 @@ describe("DataPlane with real worker threads", () => {
       yield* Effect.gen(function*() {
         const dataPlane = yield* DataPlane
         aggregate = yield* Aggregate
-        yield* waitFor(() => dataPlane.ready(), "cores to be up")
+        yield* until(() => dataPlane.ready(), "cores to be up")
         const drainer = yield* Drainer
-        yield* waitFor(() => (aggregate!.find("test_requests_total", { route: "/a" })?.value ?? 0) > 0, "samples to arrive")
+        yield* until(() => (aggregate!.find("test_requests_total", { route: "/a" })?.value ?? 0) > 0, "samples to arrive")
         yield* Effect.sleep("100 millis")
         yield* drainer.drainNow
       }).pipe(Effect.provide(percoreLayer({ PERCORE_CORES: "2", PERCORE_WORKER: "test/fixtures/known-totals.ts" })))
@@ -206,7 +198,7 @@ describe("early wake-up", () => {
       // 600 changed series: one flush publishes 600 samples into a 1024-sample ring, past half full.
       for (let i = 0; i < 600; i++) runtime.counter("burst_total", { labels: { i: String(i) } }).inc()
       runtime.flush()
-      yield* waitFor(() => aggregate.find("burst_total", { i: "599" })?.value === 1, "the woken drain", 5_000)
+      yield* until(() => aggregate.find("burst_total", { i: "599" })?.value === 1, "the woken drain", 5_000)
       assert.isAbove(drainer.drains(), drainsBefore)
       runtime.close()
     }).pipe(Effect.provide(drainerLayer({ PERCORE_DRAIN_INTERVAL: "1 hour" }))))

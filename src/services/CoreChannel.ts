@@ -121,8 +121,9 @@ export class CoreChannel {
   drain(): number {
     const reader = this.reader
     const delivered = reader.drain(this.sink)
-    // Read after the drain: the core stores its count after publishing, so delivered + dropped ≤ recorded.
-    const recorded = this.recorded()
+    // The ring's own count (published positions + refused records): consistent with delivered and
+    // dropped at every instant, so delivered + dropped + backlog == recorded on every scrape.
+    const recorded = reader.published()
     this.self.recorded.value += recorded - this.reportedRecorded
     this.reportedRecorded = recorded
     this.self.delivered.value += delivered
@@ -140,8 +141,9 @@ export class CoreChannel {
   }
 
   /**
-   * Samples the core says it recorded into its ring (from the control block, mod 2^32 there, unwrapped
-   * here). Once drained, `reader.delivered + reader.dropped` equals it exactly.
+   * Samples the core itself says it recorded into its ring (control block, mod 2^32 there, unwrapped here;
+   * the core stores it after each flush). An independent check of the ring's books: once the core has
+   * stopped normally and the ring is drained, `reader.delivered + reader.dropped` equals it exactly.
    */
   recorded(): number {
     const low = Atomics.load(this.control, Control.RECORDED) >>> 0
