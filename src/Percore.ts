@@ -1,7 +1,8 @@
 /**
  * percore's ready-made Layers.
  *
- * - `Percore.layer`: every service (Aggregate, Drainer, DataPlane, MetricsHttp) plus the HTTP routes, as a
+ * - `Percore.layer`: every service (Aggregate, Drainer, DataPlane, MetricsHttp, Dashboard) plus the HTTP routes
+ *   (`/metrics`, `/healthz`, `/readyz`, and the dashboard: `/`, `/assets/*`, `/api/snapshot`), as a
  *   Layer to merge into a host app's `HttpRouter` app: `HttpRouter.serve(Layer.mergeAll(MyRoutes, Percore.layer))`.
  * - `Percore.server`: the same, served by Node's HTTP server on `PERCORE_HOST:PERCORE_PORT`, logging one line
  *   with the URL and the number of cores once it listens. `src/main.ts` launches it.
@@ -11,6 +12,7 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { Config, Duration, Effect, Layer } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import { Aggregate } from "./services/Aggregate.ts"
+import { Dashboard } from "./services/Dashboard.ts"
 import { DataPlane } from "./services/DataPlane.ts"
 import { Drainer } from "./services/Drainer.ts"
 import { FinalSnapshot } from "./services/FinalSnapshot.ts"
@@ -19,13 +21,16 @@ import { HttpConfig, ListenConfig, MetricsHttp } from "./services/MetricsHttp.ts
 import { PercoreConfig } from "./services/PercoreConfig.ts"
 
 /**
- * Aggregate → Drainer → (FinalSnapshot) → DataPlane → MetricsHttp, all exposed. Layers are released in
+ * Aggregate → Drainer → (FinalSnapshot) → DataPlane → MetricsHttp and Dashboard, all exposed. Layers are released in
  * reverse: the DataPlane stops and drains the cores before the final snapshot is written.
  */
 const controlPlane = FinalSnapshot.layer.pipe(Layer.provideMerge(Drainer.layer), Layer.provideMerge(Aggregate.layer))
-const services = MetricsHttp.layer.pipe(Layer.provideMerge(DataPlane.layer), Layer.provideMerge(controlPlane))
+const services = Layer.mergeAll(MetricsHttp.layer, Dashboard.layer).pipe(
+  Layer.provideMerge(DataPlane.layer),
+  Layer.provideMerge(controlPlane)
+)
 
-const layer = MetricsHttp.routes.pipe(Layer.provideMerge(services))
+const layer = Layer.mergeAll(MetricsHttp.routes, Dashboard.routes).pipe(Layer.provideMerge(services))
 
 const announce = Layer.effectDiscard(Effect.gen(function*() {
   const server = yield* HttpServer.HttpServer

@@ -253,7 +253,7 @@ layer(serverLayer({}, hostRegistry), { excludeTestServices: true })("Percore.lay
   describe("errors", () => {
     it.effect("404 for unknown paths", () =>
       Effect.gen(function*() {
-        for (const [method, path] of [["GET", "/"], ["GET", "/nope"], ["GET", "/metrics/extra"], ["POST", "/nope"], ["HEAD", "/nope"]] as const) {
+        for (const [method, path] of [["GET", "/api"], ["GET", "/nope"], ["GET", "/metrics/extra"], ["POST", "/nope"], ["HEAD", "/nope"]] as const) {
           const reply = yield* request(path, { method })
           assert.strictEqual(reply.status, 404, `${method} ${path}`)
         }
