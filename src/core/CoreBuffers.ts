@@ -3,6 +3,7 @@
  * control block. All three are `SharedArrayBuffer`s inside a plain object, so the whole thing travels
  * in `workerData` (percore's own workers, or workers a host app creates itself).
  */
+import { Predicate } from "effect"
 import { TelemetryRing } from "../ring/index.ts"
 import { InternLog } from "./InternLog.ts"
 
@@ -66,7 +67,7 @@ export const allocateCoreBuffers = (
 })
 
 export const isCoreBuffers = (u: unknown): u is CoreBuffers =>
-  typeof u === "object" && u !== null && (u as { percore?: unknown }).percore === 1 &&
-  (u as { ring?: unknown }).ring instanceof SharedArrayBuffer &&
-  (u as { log?: unknown }).log instanceof SharedArrayBuffer &&
-  (u as { control?: unknown }).control instanceof SharedArrayBuffer
+  Predicate.hasProperty(u, "percore") && u.percore === 1 &&
+  Predicate.hasProperty(u, "ring") && u.ring instanceof SharedArrayBuffer &&
+  Predicate.hasProperty(u, "log") && u.log instanceof SharedArrayBuffer &&
+  Predicate.hasProperty(u, "control") && u.control instanceof SharedArrayBuffer
