@@ -187,6 +187,10 @@ describe.skipIf(skipPrometheus)("e2e: node src/main.ts scraped by a real Prometh
         // JSON string escapes (\" \\ \n, raw UTF-8) are valid PromQL string escapes.
         assert.strictEqual(yield* valueOf(prometheus, `e2e_weird_total{weird=${JSON.stringify(weirdLabelValue)}}`), expected.weird)
 
+        const surrogate = single(yield* query(prometheus, "e2e_surrogate_total"), "e2e_surrogate_total")
+        assert.strictEqual(surrogate.metric["odd"], "x\uFFFDy", "a lone surrogate arrives as U+FFFD")
+        assert.strictEqual(Number(surrogate.value), CORES)
+
         // HELP with a backslash, a quote and a line feed (escaped differently by the two formats) round-trips.
         // OpenMetrics names a counter family without `_total`; text 0.0.4 with it.
         const help = [...yield* metadata(prometheus, "e2e_requests"), ...yield* metadata(prometheus, "e2e_requests_total")]
