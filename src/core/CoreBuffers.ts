@@ -32,7 +32,7 @@ export interface CoreSettings {
 }
 
 export const defaultCoreSettings: CoreSettings = {
-  flushIntervalMs: 5,
+  flushIntervalMs: 10,
   maxSeriesPerCore: 10_000,
   maxSeriesPerFamily: 2_000
 }
