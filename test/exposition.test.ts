@@ -8,11 +8,15 @@ import parsePrometheusTextFormat from "parse-prometheus-text-format"
 import {
   acceptsGzip,
   contentType,
+  escapeHelp,
+  escapeLabelValue,
   ExpositionError,
   formatCanonicalFloat,
   formatGoFloat,
+  formatValue,
   negotiate,
-  render
+  render,
+  renderBytes
 } from "../src/exposition/index.ts"
 import type { Family, Format, Series } from "../src/exposition/index.ts"
 
@@ -418,6 +422,232 @@ describe("render: values", () => {
     ])
     assert.strictEqual(formatGoFloat(-0), "0")
     assert.strictEqual(formatCanonicalFloat(-0), "0.0")
+  })
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// renderBytes: the renderer writes UTF-8 bytes directly; checked against a plain string renderer
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * A deliberately plain string renderer of the same rules, independent of the byte renderer (no caches, no byte
+ * buffers, no digit writing): names and TYPE per format, escaped HELP and label values, `le` / `quantile` via
+ * `formatGoFloat` (text) / `formatCanonicalFloat` (OpenMetrics), cumulative buckets, values via `formatValue`.
+ */
+const referenceRender = (families: Iterable<Family>, format: Format): string => {
+  const om = format === "openmetrics"
+  const typeNames = om
+    ? { counter: "counter", gauge: "gauge", histogram: "histogram", summary: "summary", unknown: "unknown" }
+    : { counter: "counter", gauge: "gauge", histogram: "histogram", summary: "summary", unknown: "untyped" }
+  const bound = om ? formatCanonicalFloat : formatGoFloat
+  const lines: Array<string> = []
+  for (const family of families) {
+    const counter = family.type === "counter"
+    const name = counter && family.name.endsWith("_total") && family.name.length > 6 ? family.name.slice(0, -6) : family.name
+    const metaName = counter && !om ? `${name}_total` : name
+    if (family.help !== "") lines.push(`# HELP ${metaName} ${escapeHelp(family.help, om)}`)
+    lines.push(`# TYPE ${metaName} ${typeNames[family.type]}`)
+    for (const series of family.series) {
+      const labels = series.labels.map(([k, v]) => `${k}="${escapeLabelValue(v)}"`)
+      const line = (sample: string, extra: ReadonlyArray<string>, value: number): void => {
+        const all = [...labels, ...extra]
+        lines.push(`${sample}${all.length === 0 ? "" : `{${all.join(",")}}`} ${formatValue(value)}`)
+      }
+      switch (family.type) {
+        case "counter":
+          line(`${name}_total`, [], series.value)
+          break
+        case "gauge":
+        case "unknown":
+          line(name, [], series.value)
+          break
+        case "histogram": {
+          const buckets = family.buckets ?? []
+          const counts = series.bucketCounts
+          let acc = 0
+          buckets.forEach((b, i) => {
+            if (counts !== undefined) acc += counts[i] ?? 0
+            line(`${name}_bucket`, [`le="${bound(b)}"`], acc)
+          })
+          acc = counts === undefined ? series.count : acc + (counts[buckets.length] ?? 0)
+          line(`${name}_bucket`, [`le="+Inf"`], acc)
+          line(`${name}_sum`, [], series.sum)
+          line(`${name}_count`, [], acc)
+          break
+        }
+        case "summary": {
+          ;(family.quantiles ?? []).forEach((q, i) => {
+            const values = series.quantileValues
+            line(name, [`quantile="${bound(q)}"`], values !== undefined && i < values.length ? values[i]! : NaN)
+          })
+          line(`${name}_sum`, [], series.sum)
+          line(`${name}_count`, [], series.count)
+          break
+        }
+      }
+    }
+  }
+  if (om) lines.push("# EOF")
+  return lines.map((l) => `${l}\n`).join("")
+}
+
+const utf8Encoder = new TextEncoder()
+const utf8Decoder = new TextDecoder()
+
+/** `renderBytes` agrees with the reference byte for byte, and `render` is its decoding. */
+const assertSameAsReference = (families: ReadonlyArray<Family>, format: Format): void => {
+  const expected = referenceRender(families, format)
+  const bytes = renderBytes(families, format)
+  assert.strictEqual(utf8Decoder.decode(bytes), expected)
+  assert.deepStrictEqual(bytes, utf8Encoder.encode(expected))
+  assert.strictEqual(render(families, format), expected)
+}
+
+/** The bytes `renderBytes` writes for a value (an unlabelled gauge's sample after `v `). */
+const valueText = (value: number): string => {
+  const bytes = renderBytes([{ name: "v", help: "", type: "gauge", series: [scalar([], value)] }], "text")
+  const page = utf8Decoder.decode(bytes)
+  const head = "# TYPE v gauge\nv "
+  assert.isTrue(page.startsWith(head) && page.endsWith("\n"), page)
+  return page.slice(head.length, -1)
+}
+
+describe("renderBytes", () => {
+  it("numbers: integers written digit by digit agree with formatValue, up to 2^53 and beyond", () => {
+    const values: Array<number> = [
+      0,
+      -0,
+      1,
+      -1,
+      7,
+      42,
+      -42,
+      2 ** 31 - 1,
+      2 ** 31,
+      -(2 ** 31),
+      -(2 ** 31) - 1,
+      2 ** 32,
+      2 ** 32 + 1,
+      1e15,
+      2 ** 53 - 1,
+      2 ** 53,
+      -(2 ** 53),
+      2 ** 53 + 2,
+      -(2 ** 53) - 2,
+      2 ** 60,
+      1e20,
+      123456789012345680000,
+      1e21,
+      -1e21,
+      Number.MAX_SAFE_INTEGER,
+      Number.MIN_SAFE_INTEGER,
+      Number.MAX_VALUE,
+      -Number.MAX_VALUE
+    ]
+    // every digit count, at its edges
+    for (let k = 0; k <= 22; k++) values.push(10 ** k, 10 ** k - 1, 10 ** k + 1, -(10 ** k), -(10 ** k) + 1)
+    for (const v of values) assert.strictEqual(valueText(v), formatValue(v), String(v))
+    assert.strictEqual(valueText(2 ** 53), "9007199254740992")
+    assert.strictEqual(valueText(-(2 ** 53)), "-9007199254740992")
+    assert.strictEqual(valueText(-(2 ** 31)), "-2147483648")
+    assert.strictEqual(valueText(1e21), "1e+21")
+  })
+
+  it("numbers: fractions, exponents, NaN, ±Inf and -0 agree with formatValue", () => {
+    const values = [
+      0.1,
+      -0.1,
+      0.1 + 0.2,
+      1.5,
+      -1.5,
+      12.3,
+      123.456,
+      1e-7,
+      -1e-7,
+      1e-6,
+      1.5e-7,
+      5e-324,
+      -5e-324,
+      Number.MIN_VALUE,
+      Number.EPSILON,
+      2.2250738585072014e-308,
+      -0.0000012345678901234567,
+      1.7976931348623157e308,
+      2 ** 53 + 0.5,
+      4503599627370495.5,
+      -4503599627370495.5,
+      NaN,
+      Infinity,
+      -Infinity,
+      -0
+    ]
+    for (const v of values) assert.strictEqual(valueText(v), formatValue(v), String(v))
+    assert.deepStrictEqual(
+      [NaN, Infinity, -Infinity, -0, 1e21, 5e-324, -0.0000012345678901234567].map(valueText),
+      ["NaN", "+Inf", "-Inf", "0", "1e+21", "5e-324", "-0.0000012345678901234567"]
+    )
+  })
+
+  it("the every-rule and small registries match the reference renderer, in both formats", () => {
+    for (const format of ["text", "openmetrics"] as const) {
+      assertSameAsReference(smallRegistry(), format)
+      assertSameAsReference(everyRule(), format)
+      assertSameAsReference([], format)
+    }
+    assert.strictEqual(renderBytes([], "text").length, 0)
+  })
+
+  it("each call returns its own buffer: a later, larger render does not overwrite it", () => {
+    const small = smallRegistry()
+    const first = renderBytes(small, "text")
+    const copy = first.slice()
+    const big: Array<Family> = [{
+      name: "big",
+      help: "Big.",
+      type: "gauge",
+      series: Array.from({ length: 5_000 }, (_, i) => scalar([["i", String(i)]], i * 1.5))
+    }]
+    const second = renderBytes(big, "openmetrics")
+    const third = renderBytes(small, "openmetrics")
+    assert.deepStrictEqual(first, copy)
+    assert.notStrictEqual(first.buffer, second.buffer)
+    assert.notStrictEqual(second.buffer, third.buffer)
+    assert.strictEqual(utf8Decoder.decode(first), smallText)
+    assert.strictEqual(utf8Decoder.decode(third), smallOpenMetrics)
+    assertSameAsReference(big, "openmetrics")
+  })
+
+  it("nothing but the page is readable through the result's backing store (the rest is zero)", () => {
+    for (const families of [smallRegistry(), everyRule(), []]) {
+      const bytes = renderBytes(families, "text")
+      const whole = new Uint8Array(bytes.buffer)
+      assert.isTrue(whole.subarray(0, bytes.byteOffset).every((b) => b === 0))
+      assert.isTrue(whole.subarray(bytes.byteOffset + bytes.length).every((b) => b === 0))
+    }
+  })
+
+  it("grows past its starting size in one render (a huge label value, many series)", () => {
+    renderBytes([], "text") // the next render starts from the smallest buffer
+    const long = "x\"\\\né".repeat(100_000)
+    const families: Array<Family> = [
+      { name: "l", help: "L.", type: "gauge", series: [scalar([["v", long]], 1)] },
+      {
+        name: "h",
+        help: "H.",
+        type: "histogram",
+        buckets: [1, 2, 3],
+        series: Array.from({ length: 2_000 }, (_, i) => histogramSeries([["k", `v${i}`]], [i, 1, 2 ** 40, 3], i / 7))
+      }
+    ]
+    assertSameAsReference(families, "text")
+    assertSameAsReference(families, "openmetrics")
+  })
+
+  it("ExpositionErrors are the same as render's, and a failed render leaves the next one intact", () => {
+    const bad: Array<Family> = [{ name: "ok", help: "", type: "gauge", series: [scalar([["a", "1"], ["a", "2"]], 1)] }]
+    assert.throws(() => renderBytes(bad, "text"), ExpositionError, /duplicate label name a/)
+    assert.throws(() => renderBytes([{ name: "1x", help: "", type: "gauge", series: [] }], "text"), ExpositionError, /invalid metric name/)
+    assert.strictEqual(utf8Decoder.decode(renderBytes(smallRegistry(), "text")), smallText)
   })
 })
 
@@ -996,6 +1226,42 @@ const buildRegistry = (inputs: ReadonlyArray<FamilyInput>): Array<Family> =>
   })
 
 const boundLabel = /(le|quantile)="([^"]*)"\}/
+
+/** Any double, or an integer of magnitude up to a little past 2^53 (where exact digits end). */
+const anyNumber = Arbitrary.all([
+  Arbitrary.schema(Schema.Boolean),
+  Arbitrary.schema(Schema.Number),
+  Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum: -(2 ** 53) - 8, maximum: 2 ** 53 + 8 })))
+]).pipe(Arbitrary.map(([integer, n, i]) => integer ? i : n))
+
+describe("property: renderBytes", () => {
+  it.prop(
+    "renderBytes writes exactly what a plain string renderer writes (decoded and as UTF-8), in both formats",
+    [Arbitrary.array(familyInput, { maxLength: 5 })],
+    ([inputs]) => {
+      const families = buildRegistry(inputs)
+      assertSameAsReference(families, "text")
+      assertSameAsReference(families, "openmetrics")
+    },
+    { arbitrary: { runs: 300 } }
+  )
+
+  it.prop(
+    "a value's bytes are formatValue's, for any double",
+    [Arbitrary.array(anyNumber, { minLength: 1, maxLength: 20 })],
+    ([values]) => {
+      const families: Array<Family> = [{
+        name: "n",
+        help: "",
+        type: "gauge",
+        series: values.map((v, i) => scalar([["i", String(i)]], v))
+      }]
+      const expected = values.map((v, i) => `n{i="${i}"} ${formatValue(v)}\n`).join("")
+      assert.strictEqual(utf8Decoder.decode(renderBytes(families, "text")), `# TYPE n gauge\n${expected}`)
+    },
+    { arbitrary: { runs: 500 } }
+  )
+})
 
 describe("property: random registries", () => {
   it.prop(

@@ -35,15 +35,11 @@ export const metricNamePattern = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
 export const labelNamePattern = /^[a-zA-Z_][a-zA-Z0-9_]*$/
 
 /**
- * Sample value: `NaN`, `+Inf`, `-Inf`, otherwise JavaScript's shortest round-trip representation (`1e+21`, `5e-7`,
+ * Sample value (the renderer writes the same bytes directly, see `putNumberLine`): `NaN`, `+Inf`, `-Inf`, otherwise JavaScript's shortest round-trip representation (`1e+21`, `5e-7`,
  * `0.1`), which both the 0.0.4 and the OpenMetrics grammars accept. `-0` prints as `0`.
  */
 export const formatValue = (v: number): string =>
   v === v ? (v === Infinity ? "+Inf" : v === -Infinity ? "-Inf" : "" + v) : "NaN"
-
-/** `formatValue(v) + "\n"` in one short (flat) string: one concatenation less per sample line. */
-export const formatValueLine = (v: number): string =>
-  v === v ? (v === Infinity ? "+Inf\n" : v === -Infinity ? "-Inf\n" : v + "\n") : "NaN\n"
 
 /**
  * Go's `strconv.FormatFloat(v, 'g', -1, 64)`: shortest round-trip digits, exponent form when the decimal exponent is

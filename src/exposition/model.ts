@@ -2,9 +2,9 @@
  * The exposition model: what the Aggregate builds (once per family / series) and mutates in place between
  * scrapes, and what the renderer reads.
  *
- * Identity matters: the renderer caches each family's header lines and each series' escaped
- * `name{labels` prefixes on first sight, keyed by the object. Names, help, buckets, quantiles and label
- * sets are therefore treated as immutable for the lifetime of the object; only the numeric fields
+ * Identity matters: the renderer caches each family's header lines and bound labels and each series' escaped
+ * `name{labels` line prefixes, as UTF-8 bytes, on first sight, keyed by the object. Names, help, buckets, quantiles
+ * and label sets are therefore treated as immutable for the lifetime of the object; only the numeric fields
  * (`value`, `bucketCounts` contents, `sum`, `count`, `quantileValues` contents) may change between scrapes.
  * To change a label set, create a new `Series` object.
  */

@@ -1,16 +1,17 @@
 /**
- * Prometheus text 0.0.4 and OpenMetrics 1.0.0 rendering of the exposition model.
+ * Prometheus text 0.0.4 and OpenMetrics 1.0.0 rendering of the exposition model, straight into UTF-8 bytes.
  *
  * Everything that depends only on names, help, bounds and label sets is computed once per `Family` / `Series`
- * object and cached on it (a WeakMap for families, a private symbol field on series, with a WeakMap fallback for
- * frozen objects), so a scrape only formats numbers and concatenates strings.
+ * object, encoded to UTF-8 and cached on it (a WeakMap for families, a private symbol field on series, with a
+ * WeakMap fallback for frozen objects), so a scrape only copies cached bytes and writes numbers as ASCII into one
+ * growing buffer: no page-sized string is built, flattened or encoded.
  */
+import { ByteWriter, MAX_NUMBER_LINE, putBytes, putNumberLine, utf8, utf8Views } from "./bytes.ts"
 import {
   escapeHelp,
   escapeLabelValue,
   formatCanonicalFloat,
   formatGoFloat,
-  formatValueLine,
   labelNamePattern,
   metricNamePattern
 } from "./format.ts"
@@ -30,31 +31,43 @@ type Kind = 0 | 1 | 2 | 3 | 4
 
 interface FamilyState {
   readonly kind: Kind
-  /** Everything a series' cached prefixes depend on; lets series caches survive a re-created (equal) Family. */
+  /** Everything a series' cached bytes depend on; lets series caches survive a re-created (equal) Family. */
   readonly signature: string
   /** Sample name of counter / gauge / unknown samples and of summary quantile samples. */
   readonly sampleName: string
   /** Every sample / metadata name this family occupies, for clash detection. */
   readonly occupies: ReadonlyArray<string>
-  readonly textHeader: string
-  readonly openMetricsHeader: string
-  /** Histogram: `le="…"` per bound then `le="+Inf"`; summary: `quantile="…"` per quantile. Per format. */
-  readonly textBounds: ReadonlyArray<string>
-  readonly openMetricsBounds: ReadonlyArray<string>
-  readonly boundCount: number
+  /** HELP (unless the help is empty) and TYPE lines, per format. */
+  readonly textHeader: Uint8Array
+  readonly openMetricsHeader: Uint8Array
+  /** Histogram / summary bound lines, per format (formats write bounds differently). */
+  readonly textBounds: FamilyBounds
+  readonly openMetricsBounds: FamilyBounds
   readonly boundName: string
+}
+
+interface FamilyBounds {
+  /**
+   * Histogram: `le="…"} ` per bound then `le="+Inf"} `; summary: `quantile="…"} ` per quantile: the rest of a bound
+   * line's prefix after the series' `name{labels,` lead.
+   */
+  readonly parts: ReadonlyArray<Uint8Array>
+  /** The longest part's length. */
+  readonly longest: number
 }
 
 interface SeriesState {
   family: FamilyState
   readonly labels: Series["labels"]
-  /** Counter / gauge / unknown: `name{labels} ` (identical in both formats). */
-  readonly prefix: string
-  /** Escaped `a="x",b="y"` without braces. */
-  readonly labelText: string
-  /** Histogram / summary: one prefix per line (bound lines, then `_sum`, `_count`), per format, built lazily. */
-  text: ReadonlyArray<string> | undefined
-  openMetrics: ReadonlyArray<string> | undefined
+  /**
+   * Line prefixes, UTF-8, identical in both formats. Counter / gauge / unknown: `name{labels} ` (`name ` without
+   * labels). Histogram / summary: the bound lines' lead `name_bucket{labels,` (summaries: `name{labels,`; `…{`
+   * without labels), which the family's bound part completes.
+   */
+  readonly prefix: Uint8Array
+  /** Histogram / summary: `name_sum{labels} ` and `name_count{labels} ` (empty otherwise). */
+  readonly sum: Uint8Array
+  readonly count: Uint8Array
 }
 
 const seriesCache: unique symbol = Symbol("percore/exposition/SeriesState")
@@ -89,8 +102,15 @@ const checkBounds = (name: string, bounds: ReadonlyArray<number>, what: "buckets
   }
 }
 
-const header = (name: string, help: string, type: string, openMetrics: boolean): string =>
-  (help === "" ? "" : `# HELP ${name} ${escapeHelp(help, openMetrics)}\n`) + `# TYPE ${name} ${type}\n`
+const header = (name: string, help: string, type: string, openMetrics: boolean): Uint8Array =>
+  utf8((help === "" ? "" : `# HELP ${name} ${escapeHelp(help, openMetrics)}\n`) + `# TYPE ${name} ${type}\n`)
+
+const familyBounds = (label: string, formatted: ReadonlyArray<string>): FamilyBounds => {
+  const parts = formatted.map((b) => utf8(`${label}="${b}"} `))
+  return { parts, longest: parts.reduce((longest, p) => Math.max(longest, p.length), 0) }
+}
+
+const noBounds: FamilyBounds = { parts: [], longest: 0 }
 
 const buildFamilyState = (family: Family): FamilyState => {
   const kind: Kind | undefined = Object.hasOwn(typeNames, family.type) ? typeNames[family.type] : undefined
@@ -100,11 +120,11 @@ const buildFamilyState = (family: Family): FamilyState => {
   if (name.startsWith("__")) fail(`metric name ${name} is reserved (starts with __)`)
   if (kind === KIND_COUNTER && name.endsWith("_total") && name.length > 6) name = name.slice(0, -6)
   const help = family.help
-  let textBounds: Array<string> = []
-  let openMetricsBounds: Array<string> = []
+  let textBounds = noBounds
+  let openMetricsBounds = noBounds
   let boundName = ""
-  let textHeader: string
-  let openMetricsHeader: string
+  let textHeader: Uint8Array
+  let openMetricsHeader: Uint8Array
   let sampleName = name
   let occupies: Array<string>
   switch (kind) {
@@ -126,10 +146,8 @@ const buildFamilyState = (family: Family): FamilyState => {
       const buckets = family.buckets ?? []
       checkBounds(name, buckets, "buckets")
       boundName = "le"
-      textBounds = buckets.map((b) => `le="${formatGoFloat(b)}"`)
-      openMetricsBounds = buckets.map((b) => `le="${formatCanonicalFloat(b)}"`)
-      textBounds.push(`le="+Inf"`)
-      openMetricsBounds.push(`le="+Inf"`)
+      textBounds = familyBounds(boundName, [...buckets.map(formatGoFloat), "+Inf"])
+      openMetricsBounds = familyBounds(boundName, [...buckets.map(formatCanonicalFloat), "+Inf"])
       textHeader = header(name, help, "histogram", false)
       openMetricsHeader = header(name, help, "histogram", true)
       occupies = [name, `${name}_bucket`, `${name}_sum`, `${name}_count`, `${name}_created`]
@@ -139,8 +157,8 @@ const buildFamilyState = (family: Family): FamilyState => {
       const quantiles = family.quantiles ?? []
       checkBounds(name, [...quantiles].sort((a, b) => a - b), "quantiles")
       boundName = "quantile"
-      textBounds = quantiles.map((q) => `quantile="${formatGoFloat(q)}"`)
-      openMetricsBounds = quantiles.map((q) => `quantile="${formatCanonicalFloat(q)}"`)
+      textBounds = familyBounds(boundName, quantiles.map(formatGoFloat))
+      openMetricsBounds = familyBounds(boundName, quantiles.map(formatCanonicalFloat))
       textHeader = header(name, help, "summary", false)
       openMetricsHeader = header(name, help, "summary", true)
       occupies = [name, `${name}_sum`, `${name}_count`, `${name}_created`]
@@ -149,14 +167,14 @@ const buildFamilyState = (family: Family): FamilyState => {
   }
   return {
     kind,
-    signature: `${kind} ${sampleName} ${openMetricsBounds.join(",")}`,
+    // a series' bytes depend on the sample names (kind and name) and on which label name is reserved (kind)
+    signature: `${kind} ${sampleName}`,
     sampleName,
     occupies,
     textHeader,
     openMetricsHeader,
     textBounds,
     openMetricsBounds,
-    boundCount: textBounds.length,
     boundName
   }
 }
@@ -170,6 +188,7 @@ const familyState = (family: Family): FamilyState => {
   return state
 }
 
+/** Validated, escaped `a="x",b="y"` (no braces). */
 const buildLabelText = (family: FamilyState, labels: Series["labels"]): string => {
   let text = ""
   for (let i = 0; i < labels.length; i++) {
@@ -187,16 +206,20 @@ const buildLabelText = (family: FamilyState, labels: Series["labels"]): string =
   return text
 }
 
+const noBytes: Uint8Array = new Uint8Array(0)
+
 const buildSeriesState = (family: FamilyState, series: Series): SeriesState => {
   const labelText = buildLabelText(family, series.labels)
-  const state: SeriesState = {
-    family,
-    labels: series.labels,
-    prefix: labelText === "" ? family.sampleName + " " : family.sampleName + "{" + labelText + "} ",
-    labelText,
-    text: undefined,
-    openMetrics: undefined
-  }
+  const braced = labelText === "" ? " " : "{" + labelText + "} "
+  const base = family.sampleName
+  const [prefix, sum, count] = family.kind === KIND_HISTOGRAM || family.kind === KIND_SUMMARY
+    ? utf8Views(
+      (family.kind === KIND_HISTOGRAM ? base + "_bucket{" : base + "{") + (labelText === "" ? "" : labelText + ","),
+      base + "_sum" + braced,
+      base + "_count" + braced
+    )
+    : [utf8(base + braced), noBytes, noBytes]
+  const state: SeriesState = { family, labels: series.labels, prefix, sum, count }
   const cached = series as CachedSeries
   if (cached[seriesCache] !== undefined) {
     cached[seriesCache] = state
@@ -218,91 +241,118 @@ const seriesState = (family: FamilyState, series: Series): SeriesState => {
   return state
 }
 
-/** Line prefixes of a histogram / summary series: one per bound, then `_sum`, `_count`. */
-const buildLinePrefixes = (
-  family: FamilyState,
-  state: SeriesState,
-  bounds: ReadonlyArray<string>
-): ReadonlyArray<string> => {
-  const base = family.sampleName
-  const boundSample = family.kind === KIND_HISTOGRAM ? base + "_bucket" : base
-  const lead = state.labelText === "" ? "{" : "{" + state.labelText + ","
-  const out: Array<string> = []
-  for (const bound of bounds) out.push(boundSample + lead + bound + "} ")
-  const plain = state.labelText === "" ? " " : "{" + state.labelText + "} "
-  out.push(base + "_sum" + plain, base + "_count" + plain)
-  return out
-}
+/** Room for a histogram's / summary's lines: per bound the series' lead, the longest bound part, a value; `_sum`, `_count`. */
+const boundedRoom = (state: SeriesState, bounds: FamilyBounds): number =>
+  bounds.parts.length * (state.prefix.length + bounds.longest + MAX_NUMBER_LINE) + state.sum.length + state.count.length +
+  2 * MAX_NUMBER_LINE
 
-const renderHistogram = (out: string, p: ReadonlyArray<string>, n: number, series: Series): string => {
+const writeHistogram = (w: ByteWriter, state: SeriesState, bounds: FamilyBounds, series: Series): void => {
+  const lead = state.prefix
+  const parts = bounds.parts
+  const n = parts.length
+  w.reserve(boundedRoom(state, bounds))
+  const buf = w.buf
+  let pos = w.pos
   const counts = series.bucketCounts
   let acc = 0
   if (counts === undefined) {
-    for (let i = 0; i < n - 1; i++) out += p[i]! + "0\n"
+    for (let i = 0; i < n - 1; i++) {
+      pos = putBytes(buf, putBytes(buf, pos, lead), parts[i]!)
+      pos = putNumberLine(buf, pos, 0)
+    }
     acc = series.count
   } else {
     const len = counts.length < n ? counts.length : n
     let i = 0
     for (; i < n - 1; i++) {
       if (i < len) acc += counts[i]!
-      out += p[i]! + formatValueLine(acc)
+      pos = putBytes(buf, putBytes(buf, pos, lead), parts[i]!)
+      pos = putNumberLine(buf, pos, acc)
     }
     if (i < len) acc += counts[i]!
   }
-  const total = formatValueLine(acc)
-  return out + p[n - 1]! + total + p[n]! + formatValueLine(series.sum) + p[n + 1]! + total
+  pos = putBytes(buf, putBytes(buf, pos, lead), parts[n - 1]!)
+  pos = putNumberLine(buf, pos, acc)
+  pos = putNumberLine(buf, putBytes(buf, pos, state.sum), series.sum)
+  w.pos = putNumberLine(buf, putBytes(buf, pos, state.count), acc)
 }
 
-const renderSummary = (out: string, p: ReadonlyArray<string>, n: number, series: Series): string => {
+const writeSummary = (w: ByteWriter, state: SeriesState, bounds: FamilyBounds, series: Series): void => {
+  const lead = state.prefix
+  const parts = bounds.parts
+  const n = parts.length
+  w.reserve(boundedRoom(state, bounds))
+  const buf = w.buf
+  let pos = w.pos
   const values = series.quantileValues
   for (let i = 0; i < n; i++) {
-    out += p[i]! + (values !== undefined && i < values.length ? formatValueLine(values[i]!) : "NaN\n")
+    pos = putBytes(buf, putBytes(buf, pos, lead), parts[i]!)
+    pos = putNumberLine(buf, pos, values !== undefined && i < values.length ? values[i]! : NaN)
   }
-  return out + p[n]! + formatValueLine(series.sum) + p[n + 1]! + formatValueLine(series.count)
+  pos = putNumberLine(buf, putBytes(buf, pos, state.sum), series.sum)
+  w.pos = putNumberLine(buf, putBytes(buf, pos, state.count), series.count)
 }
 
-const renderSeries = (out: string, family: FamilyState, series: Series, openMetrics: boolean): string => {
+const writeSeries = (w: ByteWriter, family: FamilyState, series: Series, openMetrics: boolean): void => {
   const state = seriesState(family, series)
-  if (family.kind === KIND_COUNTER || family.kind === KIND_GAUGE || family.kind === KIND_UNKNOWN) {
-    return out + state.prefix + formatValueLine(series.value)
+  const kind = family.kind
+  if (kind === KIND_HISTOGRAM) {
+    writeHistogram(w, state, openMetrics ? family.openMetricsBounds : family.textBounds, series)
+  } else if (kind === KIND_SUMMARY) {
+    writeSummary(w, state, openMetrics ? family.openMetricsBounds : family.textBounds, series)
+  } else {
+    const prefix = state.prefix
+    w.reserve(prefix.length + MAX_NUMBER_LINE)
+    const buf = w.buf
+    w.pos = putNumberLine(buf, putBytes(buf, w.pos, prefix), series.value)
   }
-  let p = openMetrics ? state.openMetrics : state.text
-  if (p === undefined) {
-    p = buildLinePrefixes(family, state, openMetrics ? family.openMetricsBounds : family.textBounds)
-    if (openMetrics) state.openMetrics = p
-    else state.text = p
-  }
-  return family.kind === KIND_HISTOGRAM
-    ? renderHistogram(out, p, family.boundCount, series)
-    : renderSummary(out, p, family.boundCount, series)
 }
+
+const EOF = utf8("# EOF\n")
+const MIN_CAPACITY = 4096
+/**
+ * The size of the last page rendered: the next one starts from a buffer a little larger, so a steady-state scrape
+ * allocates its page once and never regrows it.
+ */
+let lastSize = 0
 
 /**
- * Renders families in the given format: per family one HELP (omitted when the help is empty) and one TYPE line,
- * then its samples; families in iteration order, never interleaved. Text 0.0.4 ends with a line feed (an empty
- * exposition is the empty string); OpenMetrics ends with `# EOF\n`.
+ * Renders families in the given format as UTF-8 bytes: per family one HELP (omitted when the help is empty) and one
+ * TYPE line, then its samples; families in iteration order, never interleaved. Text 0.0.4 ends with a line feed (an
+ * empty exposition is empty); OpenMetrics ends with `# EOF\n`.
+ *
+ * Each call returns a new buffer (a view of one allocated for this page; later renders never write to it), which
+ * the caller owns.
  *
  * Throws `ExpositionError` when a family breaks the model's invariants, or when two families claim the same
  * name (including suffix clashes such as a gauge `x_count` next to a histogram `x`).
  */
-export const render = (families: Iterable<Family>, format: Format): string => {
+export const renderBytes = (families: Iterable<Family>, format: Format): Uint8Array => {
   const openMetrics = format === "openmetrics"
   const names = new Set<string>()
-  let out = ""
+  const w = new ByteWriter(Math.max(MIN_CAPACITY, lastSize + (lastSize >>> 4)))
   for (const family of families) {
     const state = familyState(family)
     for (const name of state.occupies) {
       if (names.has(name)) fail(`metric name ${name} is used by two families`)
       names.add(name)
     }
-    out += openMetrics ? state.openMetricsHeader : state.textHeader
+    w.bytes(openMetrics ? state.openMetricsHeader : state.textHeader)
     const series = family.series
     if (Array.isArray(series)) {
       const list: ReadonlyArray<Series> = series
-      for (let i = 0; i < list.length; i++) out = renderSeries(out, state, list[i]!, openMetrics)
+      for (let i = 0; i < list.length; i++) writeSeries(w, state, list[i]!, openMetrics)
     } else {
-      for (const s of series) out = renderSeries(out, state, s, openMetrics)
+      for (const s of series) writeSeries(w, state, s, openMetrics)
     }
   }
-  return openMetrics ? out + "# EOF\n" : out
+  if (openMetrics) w.bytes(EOF)
+  lastSize = w.pos
+  return w.finish()
 }
+
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true })
+
+/** `renderBytes` as a string (the same page, decoded). */
+export const render = (families: Iterable<Family>, format: Format): string =>
+  decoder.decode(renderBytes(families, format))

@@ -8,7 +8,7 @@
  */
 import { renameSync, writeFileSync } from "node:fs"
 import { Cause, Config, Effect, Layer } from "effect"
-import { render } from "../exposition/index.ts"
+import { renderBytes } from "../exposition/index.ts"
 import { Aggregate } from "./Aggregate.ts"
 import { Drainer } from "./Drainer.ts"
 
@@ -21,10 +21,10 @@ export const FinalSnapshot = {
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         yield* drainer.drainNow
-        const text = render(aggregate.families.values(), "openmetrics")
+        const bytes = renderBytes(aggregate.families.values(), "openmetrics")
         const temporary = `${path}.${process.pid}.tmp`
         yield* Effect.sync(() => {
-          writeFileSync(temporary, text)
+          writeFileSync(temporary, bytes)
           renameSync(temporary, path)
         })
         yield* Effect.logInfo(`percore: final snapshot written to ${path}`)
