@@ -121,6 +121,16 @@ describe("HTTP security and limits (real process)", () => {
       assert.strictEqual(second.headers.get("retry-after"), "1")
       assert.strictEqual((yield* Effect.promise(() => first)).status, 200)
       assert.strictEqual((yield* get(port, "/metrics")).status, 200, "the slot is free again")
+      // Clients that hang up mid-scrape must not leak the slot (or /metrics would answer 503 for good).
+      for (let i = 0; i < 3; i++) {
+        const controller = new AbortController()
+        const aborted = fetch(`http://127.0.0.1:${port}/metrics`, { signal: controller.signal }).catch(() => undefined)
+        yield* Effect.sleep("200 millis")
+        controller.abort()
+        yield* Effect.promise(() => aborted)
+        yield* Effect.sleep("1600 millis")
+      }
+      assert.strictEqual((yield* get(port, "/metrics")).status, 200, "no slot leaked by hung-up clients")
     }))
 
   it.live("slow and oversized clients are cut off by Node's limits, and the server keeps serving", () =>

@@ -4,24 +4,23 @@
  *
  * A scrape first asks every core to flush and waits a bounded time for them (`PERCORE_SCRAPE_FLUSH_WAIT`),
  * then drains every ring, so it sees everything recorded before it; then it renders the Aggregate and the
- * host app's own Effect `Metric`s with one renderer.
+ * host app's own Effect `Metric`s with one renderer, straight to the UTF-8 bytes it sends (gzipped when accepted).
  *
  * `MetricsHttp.routes` is a Layer of `HttpRouter` routes: a host app merges it with its own routes.
  */
 import { promisify } from "node:util"
 import { gzip as gzipCallback } from "node:zlib"
-import { Config, Context, Duration, Effect, Layer, Metric } from "effect"
+import { Config, Context, Duration, Effect, Layer, Metric, Option } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { MetricKind, SelfMetric } from "../domain/index.ts"
 import { claimedNames, fromEffectSnapshots } from "../exposition/effectMetrics.ts"
-import { acceptsGzip, contentType, type Family, type Format, negotiate, render } from "../exposition/index.ts"
+import { acceptsGzip, contentType, type Family, type Format, negotiate, renderBytes } from "../exposition/index.ts"
 import { Aggregate } from "./Aggregate.ts"
 import { DataPlane } from "./DataPlane.ts"
 import { makeAuthenticator, SecurityConfig } from "./HttpSecurity.ts"
 import { Drainer } from "./Drainer.ts"
 
 const gzip = promisify(gzipCallback)
-const encoder = new TextEncoder()
 
 const host = Config.String("PERCORE_HOST").pipe(Config.withDefault("127.0.0.1"))
 const port = Config.Port("PERCORE_PORT").pipe(Config.withDefault(9464))
@@ -37,8 +36,11 @@ export const HttpConfig = Config.all({
 export const ListenConfig = { host, port } as const
 
 export class MetricsHttp extends Context.Service<MetricsHttp, {
-  /** Flush (bounded), drain, and render everything in one format. */
-  readonly scrape: (format: Format) => Effect.Effect<string>
+  /**
+   * Flush (bounded), drain, and render everything in one format: the page's UTF-8 bytes, as sent (before any gzip).
+   * The caller owns the returned buffer (a later scrape never writes to it).
+   */
+  readonly scrape: (format: Format) => Effect.Effect<Uint8Array>
 }>()("percore/services/MetricsHttp") {
   static readonly layer = Layer.effect(
     MetricsHttp,
@@ -65,7 +67,7 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
           yield* Effect.logWarning(`percore: Effect metric "${id}" is not exported: its name collides with another family`)
         }
         const families: Array<Family> = [...aggregate.families.values(), ...effect.families]
-        return render(families, format)
+        return renderBytes(families, format)
       })
 
       return MetricsHttp.of({ scrape })
@@ -100,13 +102,17 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
         return HttpServerResponse.text("requests to the metrics endpoint must not have a body\n", { status: 400 })
       }
       if (!auth.check(request.headers["authorization"])) return unauthorized
-      if (inFlight >= security.maxScrapesInFlight) return busy
       const format = negotiate(request.headers["accept"])
-      inFlight++
-      const text = yield* scrape(format).pipe(Effect.ensuring(Effect.sync(() => inFlight--)))
-      const bytes = encoder.encode(text)
+      // Taking a slot and giving it back are one acquire/release pair: an interrupted scrape (a client
+      // that went away) can never leak a slot and leave /metrics answering 503 for good.
+      const bytes = yield* Effect.acquireUseRelease(
+        Effect.sync(() => inFlight < security.maxScrapesInFlight && ++inFlight > 0),
+        (slot) => (slot ? Effect.map(scrape(format), Option.some) : Effect.succeed(Option.none<Uint8Array>())),
+        (slot) => (slot ? Effect.sync(() => void inFlight--) : Effect.void)
+      )
+      if (Option.isNone(bytes)) return busy
       const compress = acceptsGzip(request.headers["accept-encoding"])
-      const body = compress ? yield* Effect.promise(() => gzip(bytes)) : bytes
+      const body = compress ? yield* Effect.promise(() => gzip(bytes.value)) : bytes.value
       return HttpServerResponse.uint8Array(body, {
         contentType: contentType(format),
         headers: compress ? { "content-encoding": "gzip", vary: "Accept, Accept-Encoding" } : { vary: "Accept, Accept-Encoding" }
