@@ -16,8 +16,13 @@ import { mkdirSync, writeFileSync } from "node:fs"
 import os from "node:os"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
-import { type BenchmarkOptions, type BenchmarkResult, checksum, type Ratio, type ResultRow } from "./harness.ts"
+import { type BenchmarkOptions, type BenchmarkResult, checksum } from "./harness.ts"
+import { handlesBench } from "./handles.ts"
 import { hotpathBench } from "./hotpath.ts"
+import { jitterBench } from "./jitter.ts"
+import { offthreadBench } from "./offthread.ts"
+import { scalingBench } from "./scaling.ts"
+import { scrapeBench } from "./scrape.ts"
 
 export interface Benchmark {
   readonly name: string
@@ -25,43 +30,14 @@ export interface Benchmark {
   readonly run: (options: BenchmarkOptions) => Promise<BenchmarkResult>
 }
 
-const isModuleNotFound = (error: unknown): boolean =>
-  error instanceof Error && "code" in error && (error.code === "ERR_MODULE_NOT_FOUND" || error.code === "MODULE_NOT_FOUND")
-
-/** `bench/scrape.ts` is owned elsewhere; it is loaded on demand so this runner works without it. */
-const scrapeBenchmark: Benchmark = {
-  name: "scrape",
-  description: "Rendering /metrics: percore render vs prom-client registry.metrics()",
-  run: async (options) => {
-    let scrape: typeof import("./scrape.ts")
-    try {
-      scrape = await import("./scrape.ts")
-    } catch (error) {
-      if (!isModuleNotFound(error)) throw error
-      return { benchmark: "scrape", title: "Scrape (not available: bench/scrape.ts is missing)", rows: [], ratios: [], notes: ["bench/scrape.ts not found; skipped."] }
-    }
-    const series = 10_000
-    const results = await scrape.scrapeBench({ series, rounds: options.rounds ?? 30, smoke: options.smoke })
-    const byName = new Map(results.map((r) => [r.name, r]))
-    const rows: Array<ResultRow> = results.map((r) => ({ name: r.name, unit: "ms", median: r.medianMs, min: r.minMs, max: r.maxMs }))
-    const ratios: Array<Ratio> = results.flatMap((r): Array<Ratio> => {
-      const anchor = r.name.includes("percore") ? byName.get(r.name.replace("percore", "prom-client")) : undefined
-      return anchor === undefined ? [] : [{ name: `${r.name} / ${anchor.name}`, value: r.medianMs / anchor.medianMs }]
-    })
-    return {
-      benchmark: "scrape",
-      title: "Scrape: rendering a /metrics page",
-      rows,
-      ratios,
-      notes: [`${options.smoke ? "smoke sizes (≤ 200 series)" : `${series} counter series (2 labels), ${series / 10} histogram series`}; see bench/scrape.ts.`]
-    }
-  }
-}
-
 /** Every benchmark `npm run bench` knows, in the order it runs them. */
 export const benchmarks: ReadonlyArray<Benchmark> = [
   { name: "hotpath", description: "One metric update on the recording thread: percore record() vs prom-client, Effect, OpenTelemetry", run: hotpathBench },
-  scrapeBenchmark
+  { name: "handles", description: "percore/core handle calls (counter, gauge, histogram) on a real CoreRuntime vs prom-client", run: handlesBench },
+  { name: "scrape", description: "Rendering /metrics (1k–100k series, both formats): percore vs prom-client; ms and bytes per scrape, memory per series", run: scrapeBench },
+  { name: "offthread", description: "Getting samples off the thread: N cores into one aggregate, percore vs postMessage per sample and batched", run: offthreadBench },
+  { name: "scaling", description: "Delivered samples/s and drops for 1, 2, 4, … cores up to the machine's count", run: scalingBench },
+  { name: "jitter", description: "Iteration-time jitter of a working thread under a /metrics scrape storm: percore core vs prom-client on one thread", run: jitterBench }
 ]
 
 export interface RunOptions {

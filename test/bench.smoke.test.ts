@@ -46,8 +46,8 @@ describe("bench/run.ts", () => {
     assert.throws(() => parseArgs(["--bogus"]))
   })
 
-  it("registers hotpath and scrape", () => {
-    assert.deepStrictEqual(benchmarks.map((b) => b.name), ["hotpath", "scrape"])
+  it("registers every benchmark", () => {
+    assert.deepStrictEqual(benchmarks.map((b) => b.name), ["hotpath", "handles", "scrape", "offthread", "scaling", "jitter"])
   })
 
   it("rejects an unknown benchmark name", async () => {

@@ -1,0 +1,523 @@
+/**
+ * Handles benchmark: what one call of a percore handle costs the core (worker thread) that makes it.
+ *
+ * percore's `percore/core` handles — `counter.inc()`, `counter.inc(v)` on a pre-bound labelled series,
+ * `gauge.set(v)`, `gauge.inc()`, `histogram.observe(x)` with 11 and with 4 buckets — on a real `CoreRuntime`
+ * (buffers from `allocateCoreBuffers`, the service's default flush interval), against prom-client 15's
+ * `Counter.inc()`, `labels(a, b).inc(v)`, `inc({ a, b }, v)`, a pre-bound `labels(a, b)` child's `inc(v)`,
+ * `Histogram.observe(x)` (11 default buckets) and `Gauge.set(v)`.
+ *
+ * Handle calls coalesce: a call adds into the core's preallocated typed arrays and writes no ring record.
+ * The runtime publishes one ring sample per changed series on its own schedule: every 256 handle calls it looks
+ * at the clock (and at flush / stop requests) and flushes when the flush interval has passed — inside the timed
+ * loop, so that cost is in the figures. Between timed batches (untimed, like hotpath's same-thread ring) a
+ * `CoreChannel` drains the ring into a real `AggregateState`, as the control plane would; at the end every
+ * percore worker checks the aggregate really holds what its loop recorded.
+ *
+ * Method as in hotpath.ts / BENCHMARKS.md: every competitor in its own worker thread (own V8 isolate),
+ * interleaved round by round; each loop its own function literal, values derived from the loop index, a checksum
+ * returned; allocation measured afterwards on warm code with the harness's GC ledger.
+ *
+ * This module is also the competitors' worker entry. Run alone: `npm run bench -- handles` once registered, or
+ * `npm exec -- node --expose-gc bench/handles.ts [--smoke] [--rounds N]`.
+ */
+import { isMainThread, workerData } from "node:worker_threads"
+import type { CoreRuntime } from "../src/core/CoreRuntime.ts"
+import type { AggregateState } from "../src/services/AggregateState.ts"
+import {
+  allocationSelfCheck,
+  type BenchmarkOptions,
+  type BenchmarkResult,
+  type IsolatedCompetitor,
+  type IsolatedResult,
+  type Ratio,
+  type ResultRow,
+  runIsolated,
+  serveCompetitor
+} from "./harness.ts"
+
+/** prom-client's default histogram buckets (11), also percore's default. */
+const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+/** 4 buckets that the values below (0 … 12.8) all reach, +Inf included. */
+const FOUR_BUCKETS = [1, 2.5, 5, 10]
+/** Label values: 4 × 4 = 16 series, chosen by the loop index from preallocated strings (as in hotpath). */
+const LABEL_A = ["GET", "POST", "PUT", "DELETE"] as const
+const LABEL_B = ["/api/users", "/api/orders", "/api/items", "/health"] as const
+/** The service's default `PERCORE_FLUSH_INTERVAL` (10 millis). */
+const FLUSH_INTERVAL_MS = 10
+
+export const HANDLES_ROWS = {
+  pcInc: "percore counter.inc() (unlabelled)",
+  pcIncLabelled: "percore counter.inc(v), pre-bound labelled handle (16 series)",
+  pcGaugeSet: "percore gauge.set(v)",
+  pcGaugeInc: "percore gauge.inc()",
+  pcObserve11: "percore histogram.observe(x) (11 buckets)",
+  pcObserve4: "percore histogram.observe(x) (4 buckets)",
+  promInc: "prom-client Counter.inc()",
+  promLabels: "prom-client counter.labels(a, b).inc(v)",
+  promIncLabels: "prom-client counter.inc({ a, b }, v)",
+  promChild: "prom-client pre-bound labels(a, b) child .inc(v) (16 children)",
+  promObserve: "prom-client Histogram.observe(x) (11 buckets)",
+  promGaugeSet: "prom-client Gauge.set(v)"
+} as const
+
+type Key = keyof typeof HANDLES_ROWS
+
+const PERCORE_KEYS: ReadonlyArray<Key> = ["pcInc", "pcIncLabelled", "pcGaugeSet", "pcGaugeInc", "pcObserve11", "pcObserve4"]
+
+/** Targets from the design: a handle call ≤ 20 ns median, 0 B; ≤ 0.25× prom-client's labelled inc and observe. */
+const TARGET_HANDLE_NS = 20
+const TARGET_RATIO = 0.25
+
+interface Sizes {
+  readonly smoke: boolean
+  readonly batch: number
+  readonly percoreAllocationOps: number
+  readonly otherAllocationOps: number
+}
+
+const sizesFor = (smoke: boolean): Sizes => ({
+  smoke,
+  batch: smoke ? 1024 : 16384,
+  percoreAllocationOps: smoke ? 2048 : 10_000_000,
+  otherAllocationOps: smoke ? 2048 : 1_000_000
+})
+
+// ─── percore: a real CoreRuntime, drained into a real AggregateState between batches ─────────────
+
+interface Rig {
+  readonly runtime: CoreRuntime
+  /** Untimed, between batches: the control plane's drain of this core's ring. */
+  readonly beforeBatch: () => void
+  /**
+   * Around every turn (and around the allocation run, the last one before `finish`): counts the flushes in the
+   * span, so the allocation run's bytes can be put per flush.
+   */
+  readonly enter: () => void
+  readonly exit: () => void
+  /** Final flush + drain; the books of the ring and what the aggregate holds. */
+  readonly finish: (check: (aggregate: AggregateState) => number) => Promise<Readonly<Record<string, number>>>
+}
+
+/** percore's modules are imported by percore's workers only (they load Effect; prom-client's workers need none of it). */
+const percoreRig = async (): Promise<Rig> => {
+  const [{ allocateCoreBuffers, Control, defaultCoreSettings }, { CoreRuntime }, { render }, { AggregateState }, { CoreChannel }] = await Promise.all([
+    import("../src/core/CoreBuffers.ts"),
+    import("../src/core/CoreRuntime.ts"),
+    import("../src/exposition/render.ts"),
+    import("../src/services/AggregateState.ts"),
+    import("../src/services/CoreChannel.ts")
+  ])
+  const buffers = allocateCoreBuffers(0, { ringCapacity: 65_536, logBytes: 1 << 20 }, { ...defaultCoreSettings, flushIntervalMs: FLUSH_INTERVAL_MS })
+  const runtime = new CoreRuntime(buffers)
+  const aggregate = new AggregateState({ maxSeries: 100_000 })
+  const channel = new CoreChannel(buffers, aggregate)
+  const control = new Int32Array(buffers.control)
+  let flushesAtEnter = 0
+  let flushesInSpan = 0
+  return {
+    runtime,
+    beforeBatch: () => {
+      channel.drain()
+    },
+    enter: () => {
+      flushesAtEnter = Atomics.load(control, Control.FLUSHES)
+    },
+    exit: () => {
+      flushesInSpan = Atomics.load(control, Control.FLUSHES) - flushesAtEnter
+    },
+    finish: async (check) => {
+      runtime.close() // final flush, timer stopped
+      channel.drain()
+      return {
+        flushesInAllocationRun: flushesInSpan,
+        flushes: Atomics.load(control, Control.FLUSHES),
+        recorded: channel.recorded(),
+        delivered: channel.reader.delivered,
+        dropped: channel.reader.dropped,
+        aggregateValue: check(aggregate),
+        pageBytes: render(aggregate.families.values(), "text").length
+      }
+    }
+  }
+}
+
+/** Sum of a family's series values (counters, gauges) or of its observation counts (histograms). */
+const familyTotal = (aggregate: AggregateState, name: string): number => {
+  let total = 0
+  for (const s of aggregate.families.get(name)?.series ?? []) total += s.bucketCounts === undefined ? s.value : s.count
+  return total
+}
+
+// ─── the competitors, one per worker thread ──────────────────────────────────────────────────────
+
+/**
+ * Builds each competitor inside its own worker. Every loop is its own function literal with the same shape — a
+ * value derived from the index, a checksum returned — and libraries are imported only by the worker that uses them.
+ */
+const factories: { readonly [K in Key]: (sizes: Sizes) => Promise<IsolatedCompetitor> } = {
+  pcInc: async ({ percoreAllocationOps }) => {
+    const rig = await percoreRig()
+    const counter = rig.runtime.counter("bench_inc_total", { help: "unlabelled" })
+    return {
+      name: HANDLES_ROWS.pcInc,
+      ops: (start, end) => {
+        let sum = 0
+        for (let i = start; i < end; i++) {
+          counter.inc()
+          sum += i & 7
+        }
+        return sum
+      },
+      beforeBatch: rig.beforeBatch,
+      enter: rig.enter,
+      exit: rig.exit,
+      allocationOps: percoreAllocationOps,
+      finish: () => rig.finish((aggregate) => familyTotal(aggregate, "bench_inc"))
+    }
+  },
+
+  pcIncLabelled: async ({ percoreAllocationOps }) => {
+    const rig = await percoreRig()
+    const handles = Array.from({ length: 16 }, (_, s) =>
+      rig.runtime.counter("bench_labelled_total", { help: "pre-bound labelled", labels: { a: LABEL_A[s & 3]!, b: LABEL_B[(s >> 2) & 3]! } }))
+    return {
+      name: HANDLES_ROWS.pcIncLabelled,
+      ops: (start, end) => {
+        let sum = 0
+        for (let i = start; i < end; i++) {
+          const v = (i & 7) + 1
+          handles[i & 15]!.inc(v)
+          sum += v
+        }
+        return sum
+      },
+      beforeBatch: rig.beforeBatch,
+      enter: rig.enter,
+      exit: rig.exit,
+      allocationOps: percoreAllocationOps,
+      finish: () => rig.finish((aggregate) => familyTotal(aggregate, "bench_labelled"))
+    }
+  },
+
+  pcGaugeSet: async ({ percoreAllocationOps }) => {
+    const rig = await percoreRig()
+    const gauge = rig.runtime.gauge("bench_gauge_set", { help: "set" })
+    return {
+      name: HANDLES_ROWS.pcGaugeSet,
+      ops: (start, end) => {
+        let sum = 0
+        for (let i = start; i < end; i++) {
+          const v = (i & 1023) * 0.5
+          gauge.set(v)
+          sum += v
+        }
+        return sum
+      },
+      beforeBatch: rig.beforeBatch,
+      enter: rig.enter,
+      exit: rig.exit,
+      allocationOps: percoreAllocationOps,
+      finish: () => rig.finish((aggregate) => familyTotal(aggregate, "bench_gauge_set") + 1) // + 1: the last value may be 0
+    }
+  },
+
+  pcGaugeInc: async ({ percoreAllocationOps }) => {
+    const rig = await percoreRig()
+    const gauge = rig.runtime.gauge("bench_gauge_inc", { help: "inc" })
+    return {
+      name: HANDLES_ROWS.pcGaugeInc,
+      ops: (start, end) => {
+        let sum = 0
+        for (let i = start; i < end; i++) {
+          gauge.inc()
+          sum += i & 7
+        }
+        return sum
+      },
+      beforeBatch: rig.beforeBatch,
+      enter: rig.enter,
+      exit: rig.exit,
+      allocationOps: percoreAllocationOps,
+      finish: () => rig.finish((aggregate) => familyTotal(aggregate, "bench_gauge_inc"))
+    }
+  },
+
+  pcObserve11: async ({ percoreAllocationOps }) => {
+    const rig = await percoreRig()
+    const histogram = rig.runtime.histogram("bench_observe_seconds", { help: "observe", buckets: DEFAULT_BUCKETS })
+    return {
+      name: HANDLES_ROWS.pcObserve11,
+      ops: (start, end) => {
+        let sum = 0
+        for (let i = start; i < end; i++) {
+          const x = (i & 1023) * 0.0125 // 0 … 12.8 s: every bucket, +Inf included
+          histogram.observe(x)
+          sum += x
+        }
+        return sum
+      },
+      beforeBatch: rig.beforeBatch,
+      enter: rig.enter,
+      exit: rig.exit,
+      allocationOps: percoreAllocationOps,
+      finish: () => rig.finish((aggregate) => familyTotal(aggregate, "bench_observe_seconds"))
+    }
+  },
+
+  pcObserve4: async ({ percoreAllocationOps }) => {
+    const rig = await percoreRig()
+    const histogram = rig.runtime.histogram("bench_observe4_seconds", { help: "observe, 4 buckets", buckets: FOUR_BUCKETS })
+    return {
+      name: HANDLES_ROWS.pcObserve4,
+      ops: (start, end) => {
+        let sum = 0
+        for (let i = start; i < end; i++) {
+          const x = (i & 1023) * 0.0125
+          histogram.observe(x)
+          sum += x
+        }
+        return sum
+      },
+      beforeBatch: rig.beforeBatch,
+      enter: rig.enter,
+      exit: rig.exit,
+      allocationOps: percoreAllocationOps,
+      finish: () => rig.finish((aggregate) => familyTotal(aggregate, "bench_observe4_seconds"))
+    }
+  },
+
+  promInc: async ({ otherAllocationOps }) => {
+    const { Counter, Registry } = await import("prom-client")
+    const registry = new Registry()
+    const counter = new Counter({ name: "bench_inc_total", help: "unlabelled", registers: [registry] })
+    return {
+      name: HANDLES_ROWS.promInc,
+      ops: (start, end) => {
+        let sum = 0
+        for (let i = start; i < end; i++) {
+          counter.inc()
+          sum += i & 7
+        }
+        return sum
+      },
+      allocationOps: otherAllocationOps,
+      finish: async () => ({ pageBytes: (await registry.metrics()).length })
+    }
+  },
+
+  promLabels: async ({ otherAllocationOps }) => {
+    const { Counter, Registry } = await import("prom-client")
+    const registry = new Registry()
+    const counter = new Counter({ name: "bench_labels_total", help: "labels(a, b)", labelNames: ["a", "b"], registers: [registry] })
+    return {
+      name: HANDLES_ROWS.promLabels,
+      ops: (start, end) => {
+        let sum = 0
+        for (let i = start; i < end; i++) {
+          const v = (i & 7) + 1
+          counter.labels(LABEL_A[i & 3]!, LABEL_B[(i >> 2) & 3]!).inc(v)
+          sum += v
+        }
+        return sum
+      },
+      allocationOps: otherAllocationOps,
+      finish: async () => ({ pageBytes: (await registry.metrics()).length })
+    }
+  },
+
+  promIncLabels: async ({ otherAllocationOps }) => {
+    const { Counter, Registry } = await import("prom-client")
+    const registry = new Registry()
+    const counter = new Counter({ name: "bench_inc_labels_total", help: "inc({ a, b })", labelNames: ["a", "b"], registers: [registry] })
+    return {
+      name: HANDLES_ROWS.promIncLabels,
+      ops: (start, end) => {
+        let sum = 0
+        for (let i = start; i < end; i++) {
+          const v = (i & 7) + 1
+          counter.inc({ a: LABEL_A[i & 3]!, b: LABEL_B[(i >> 2) & 3]! }, v)
+          sum += v
+        }
+        return sum
+      },
+      allocationOps: otherAllocationOps,
+      finish: async () => ({ pageBytes: (await registry.metrics()).length })
+    }
+  },
+
+  promChild: async ({ otherAllocationOps }) => {
+    const { Counter, Registry } = await import("prom-client")
+    const registry = new Registry()
+    const counter = new Counter({ name: "bench_child_total", help: "pre-bound child", labelNames: ["a", "b"], registers: [registry] })
+    const children = Array.from({ length: 16 }, (_, s) => counter.labels(LABEL_A[s & 3]!, LABEL_B[(s >> 2) & 3]!))
+    return {
+      name: HANDLES_ROWS.promChild,
+      ops: (start, end) => {
+        let sum = 0
+        for (let i = start; i < end; i++) {
+          const v = (i & 7) + 1
+          children[i & 15]!.inc(v)
+          sum += v
+        }
+        return sum
+      },
+      allocationOps: otherAllocationOps,
+      finish: async () => ({ pageBytes: (await registry.metrics()).length })
+    }
+  },
+
+  promObserve: async ({ otherAllocationOps }) => {
+    const { Histogram, Registry } = await import("prom-client")
+    const registry = new Registry()
+    const histogram = new Histogram({ name: "bench_observe_seconds", help: "observe", buckets: DEFAULT_BUCKETS, registers: [registry] })
+    return {
+      name: HANDLES_ROWS.promObserve,
+      ops: (start, end) => {
+        let sum = 0
+        for (let i = start; i < end; i++) {
+          const x = (i & 1023) * 0.0125
+          histogram.observe(x)
+          sum += x
+        }
+        return sum
+      },
+      allocationOps: otherAllocationOps,
+      finish: async () => ({ pageBytes: (await registry.metrics()).length })
+    }
+  },
+
+  promGaugeSet: async ({ otherAllocationOps }) => {
+    const { Gauge, Registry } = await import("prom-client")
+    const registry = new Registry()
+    const gauge = new Gauge({ name: "bench_gauge_set", help: "set", registers: [registry] })
+    return {
+      name: HANDLES_ROWS.promGaugeSet,
+      ops: (start, end) => {
+        let sum = 0
+        for (let i = start; i < end; i++) {
+          const v = (i & 1023) * 0.5
+          gauge.set(v)
+          sum += v
+        }
+        return sum
+      },
+      allocationOps: otherAllocationOps,
+      finish: async () => ({ pageBytes: (await registry.metrics()).length })
+    }
+  }
+}
+
+const isCompetitorData = (data: unknown): data is { readonly handles: true; readonly smoke: boolean; readonly competitor: Key } =>
+  typeof data === "object" && data !== null && "handles" in data && "competitor" in data && typeof data.competitor === "string" &&
+  Object.hasOwn(factories, data.competitor) && "smoke" in data && typeof data.smoke === "boolean"
+
+// Worker entry: this module, loaded by runIsolated with workerData naming one competitor.
+const data: unknown = workerData
+if (!isMainThread && isCompetitorData(data)) {
+  await serveCompetitor(() => factories[data.competitor](sizesFor(data.smoke)))
+}
+
+// ─── the benchmark (main thread) ─────────────────────────────────────────────────────────────────
+
+const ratio = (name: string, numerator: number, denominator: number, target?: number): Ratio => {
+  const value = numerator / denominator
+  return target === undefined ? { name, value } : { name, value, target, met: value <= target }
+}
+
+const count = (n: number | undefined): string => (n === undefined ? "?" : n.toLocaleString("en-US"))
+
+export const handlesBench = async (options: BenchmarkOptions): Promise<BenchmarkResult> => {
+  const sizes = sizesFor(options.smoke)
+  const keys = Object.keys(HANDLES_ROWS) as Array<Key>
+  const timingOptions = {
+    rounds: options.rounds ?? (sizes.smoke ? 3 : 7),
+    warmupRounds: sizes.smoke ? 1 : 2,
+    targetRoundMs: sizes.smoke ? 1 : 40,
+    defaultBatch: sizes.batch,
+    ...(sizes.smoke ? { maxBatchesPerRound: 2 } : {})
+  }
+  const results = await runIsolated(
+    new URL(import.meta.url),
+    keys.map((key) => ({ name: HANDLES_ROWS[key], key })),
+    { handles: true, smoke: sizes.smoke },
+    { ...timingOptions, allocationOps: sizes.otherAllocationOps, allocationRepeats: sizes.smoke ? 1 : 2 }
+  )
+  const selfCheck = allocationSelfCheck(sizes.smoke ? 2048 : 1_000_000, sizes.batch)
+  const byKey = (key: Key): IsolatedResult => results[keys.indexOf(key)]!
+  const medianOf = (key: Key): number => byKey(key).timing.median
+  const anchor = medianOf("pcInc")
+
+  const rows: Array<ResultRow> = results.map(({ timing, allocation, report }) => ({
+    name: timing.name,
+    unit: "ns/op",
+    median: timing.median,
+    min: timing.min,
+    max: timing.max,
+    bytesPerOp: allocation.bytesPerOp,
+    relative: timing.median / anchor,
+    detail: {
+      opsPerRound: timing.opsPerRound,
+      rounds: timing.rounds.length,
+      allocationOps: allocation.ops,
+      allocatedBytes: allocation.bytes,
+      gcsDuringAllocationRun: allocation.gcs,
+      ...report
+    }
+  }))
+  const ratios: Array<Ratio> = [
+    ratio("percore labelled inc(v) / prom-client counter.labels(a, b).inc(v)", medianOf("pcIncLabelled"), medianOf("promLabels"), TARGET_RATIO),
+    ratio("percore labelled inc(v) / prom-client counter.inc({ a, b }, v)", medianOf("pcIncLabelled"), medianOf("promIncLabels"), TARGET_RATIO),
+    ratio("percore observe (11) / prom-client Histogram.observe() (11)", medianOf("pcObserve11"), medianOf("promObserve"), TARGET_RATIO),
+    ratio("percore labelled inc(v) / prom-client pre-bound child inc(v)", medianOf("pcIncLabelled"), medianOf("promChild")),
+    ratio("percore counter.inc() / prom-client Counter.inc()", medianOf("pcInc"), medianOf("promInc")),
+    ratio("percore gauge.set(v) / prom-client Gauge.set(v)", medianOf("pcGaugeSet"), medianOf("promGaugeSet")),
+    ratio("percore labelled inc(v) / unlabelled inc()", medianOf("pcIncLabelled"), medianOf("pcInc")),
+    ratio("percore observe: 11 buckets / 4 buckets", medianOf("pcObserve11"), medianOf("pcObserve4")),
+    ...PERCORE_KEYS.map((key) => ratio(`${HANDLES_ROWS[key]}: median ns`, medianOf(key), 1, TARGET_HANDLE_NS))
+  ]
+  const percoreAllocation = PERCORE_KEYS.map((key) => ({ key, allocation: byKey(key).allocation, flushes: byKey(key).report["flushesInAllocationRun"] ?? 0 }))
+  const worstBytes = Math.max(...percoreAllocation.map((a) => a.allocation.bytesPerOp))
+  // A per-call allocation is at least one 16-byte object: ≥ 16 B/op, or ≥ 0.1 B/op even if only every 160th call allocated.
+  const perCallFree = worstBytes < 0.1
+  const books = PERCORE_KEYS.map((key) => {
+    const r = byKey(key).report
+    return `${key}: ${count(r["flushes"])} flushes, ${count(r["recorded"])} samples recorded, ${count(r["delivered"])} delivered, ${count(r["dropped"])} dropped, aggregate holds ${count(r["aggregateValue"])}`
+  })
+  const notes = [
+    "Handle calls coalesce: a call adds into the core's typed arrays and writes NO ring record; a flush publishes one ring sample per changed series.",
+    `Flushes run on the runtime's own schedule inside the timed loop (every 256 handle calls a checkpoint reads the clock and flushes when ${FLUSH_INTERVAL_MS} ms — the service's default PERCORE_FLUSH_INTERVAL — have passed); their cost is included. Between timed batches, untimed, a CoreChannel drains the ring into a real AggregateState.`,
+    `percore allocation, target 0 B per call: ${perCallFree ? "met" : "MISSED"} (worst ${worstBytes === 0 ? "0" : worstBytes.toPrecision(2)} B/op; any per-call allocation would be ≥ 16 B/op). ` +
+      `${percoreAllocation.map(({ key, allocation, flushes }) => `${key}: ${count(allocation.bytes)} B in ${count(allocation.ops)} calls and ${count(flushes)} flushes`).join("; ")}.` +
+      (perCallFree
+        ? " What remains is per flush, not per call: flush() runs ~100 times a second, too rarely for V8 to optimize it, and unoptimized code boxes the doubles it handles (clock reads, sample values) as heap numbers."
+        : ""),
+    `percore books (ring and aggregate): ${books.join("; ")}.`,
+    `Allocation meter self-check: { x, y } literal ${selfCheck.objectLiteral.toFixed(2)} B/op, empty loop ${selfCheck.nothing.toFixed(4)} B/op; forced GC ${byKey("pcInc").allocation.forcedGc ? "available" : "NOT available (figures less reliable)"}.`,
+    `Each competitor in its own worker thread (own V8 isolate), interleaved: ${timingOptions.rounds} rounds after ${timingOptions.warmupRounds} warm-up rounds, ~${timingOptions.targetRoundMs} ms per competitor per round, batches of ${sizes.batch}. Labelled series: 4 × 4 = 16, picked by the loop index (percore and the prom-client child: from 16 pre-bound handles).`
+  ]
+  return {
+    benchmark: "handles",
+    title: "Handles: cost of one percore/core handle call on the core",
+    rows,
+    relativeTo: "percore counter.inc()",
+    ratios,
+    notes
+  }
+}
+
+if (import.meta.main && isMainThread) {
+  const { spawnSync } = await import("node:child_process")
+  const { fileURLToPath } = await import("node:url")
+  if (typeof globalThis.gc !== "function") {
+    // Same as run.ts: re-execute on the same Node binary with --expose-gc (forced GCs of the allocation meter).
+    const child = spawnSync(process.execPath, [...process.execArgv, "--expose-gc", fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: "inherit" })
+    process.exit(child.status ?? 1)
+  }
+  const { formatResult } = await import("./run.ts")
+  const argv = process.argv.slice(2)
+  const roundsAt = argv.indexOf("--rounds")
+  const rounds = roundsAt >= 0 ? Number(argv[roundsAt + 1]) : undefined
+  const result = await handlesBench(rounds === undefined ? { smoke: argv.includes("--smoke") } : { smoke: argv.includes("--smoke"), rounds })
+  console.log(formatResult(result))
+}
