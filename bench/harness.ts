@@ -572,3 +572,14 @@ export const allocationSelfCheck = (ops: number, batch: number): { readonly obje
   calibrationSink = undefined
   return result
 }
+
+// ─── small helpers shared by the benchmarks ─────────────────────────────────────────────────────
+
+/** `numerator / denominator` as a reported ratio, checked against `target` (`≤`) when one is given. */
+export const ratio = (name: string, numerator: number, denominator: number, target?: number): Ratio => {
+  const value = numerator / denominator
+  return target === undefined ? { name, value } : { name, value, target, met: value <= target }
+}
+
+/** A count for notes: thousands separated, "?" when unknown. */
+export const count = (n: number | undefined): string => (n === undefined ? "?" : n.toLocaleString("en-US"))

@@ -22,17 +22,7 @@
 import { once } from "node:events"
 import { isMainThread, Worker, workerData } from "node:worker_threads"
 import { MetricKind, TelemetryRing } from "../src/ring/index.ts"
-import {
-  allocationSelfCheck,
-  type BenchmarkOptions,
-  type BenchmarkResult,
-  type IsolatedCompetitor,
-  type IsolatedResult,
-  type Ratio,
-  type ResultRow,
-  runIsolated,
-  serveCompetitor
-} from "./harness.ts"
+import { allocationSelfCheck, type BenchmarkOptions, type BenchmarkResult, type IsolatedCompetitor, type IsolatedResult, type Ratio, type ResultRow, runIsolated, serveCompetitor, count, ratio } from "./harness.ts"
 
 /** prom-client's default histogram buckets (11); OpenTelemetry gets the same boundaries. */
 const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
@@ -493,12 +483,6 @@ if (!isMainThread && isCompetitorData(data)) {
 
 // ─── the benchmark (main thread) ─────────────────────────────────────────────────────────────────
 
-const ratio = (name: string, numerator: number, denominator: number, target?: number): Ratio => {
-  const value = numerator / denominator
-  return target === undefined ? { name, value } : { name, value, target, met: value <= target }
-}
-
-const count = (n: number | undefined): string => (n === undefined ? "?" : n.toLocaleString("en-US"))
 
 export const hotpathBench = async (options: BenchmarkOptions): Promise<BenchmarkResult> => {
   const sizes = sizesFor(options.smoke)
