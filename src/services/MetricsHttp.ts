@@ -10,7 +10,7 @@
  */
 import { promisify } from "node:util"
 import { gzip as gzipCallback } from "node:zlib"
-import { Config, Context, Duration, Effect, Layer, Metric, Option } from "effect"
+import { Config, Context, Deferred, Duration, Effect, Layer, Metric, Option } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { MetricKind, SelfMetric } from "../domain/index.ts"
 import { claimedNames, fromEffectSnapshots } from "../exposition/effectMetrics.ts"
@@ -53,14 +53,14 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
       const heapUsed = aggregate.own(SelfMetric.heapUsed.name, MetricKind.Gauge, SelfMetric.heapUsed.help, {})
       const resident = aggregate.own(SelfMetric.residentMemory.name, MetricKind.Gauge, SelfMetric.residentMemory.help, {})
 
-      const scrape = Effect.fn("MetricsHttp.scrape")(function*(format: Format) {
+      const render = Effect.fnUntraced(function*(format: Format, registry: Metric.MetricRegistry) {
         yield* dataPlane.flush(scrapeFlushWait)
         yield* drainer.drainNow
         heapUsed.value = process.memoryUsage().heapUsed
         resident.value = process.memoryUsage.rss()
         const claimed = new Set<string>()
         for (const family of aggregate.families.values()) for (const n of claimedNames(family.name, family.type)) claimed.add(n)
-        const effect = fromEffectSnapshots(yield* Metric.snapshot, claimed)
+        const effect = fromEffectSnapshots(yield* Metric.snapshot.pipe(Effect.provideService(Metric.MetricRegistry, registry)), claimed)
         for (const id of effect.skipped) {
           if (warned.has(id)) continue
           warned.add(id)
@@ -68,6 +68,42 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
         }
         const families: Array<Family> = [...aggregate.families.values(), ...effect.families]
         return renderBytes(families, format)
+      })
+
+      // Concurrent scrapes share renders, and every scrape still sees everything recorded before it arrived:
+      // a scrape arriving while a render runs waits for the NEXT render, which starts after the current one
+      // and serves every scrape that queued meanwhile. A storm of N clients costs about one render (and one
+      // flush request to the cores) at a time instead of N. Renders run in the layer's scope, so a client
+      // hanging up never leaves waiting scrapes without their result.
+      const scope = yield* Effect.scope
+      const running: Record<Format, boolean> = { text: false, openmetrics: false }
+      const queued: Record<Format, Deferred.Deferred<Uint8Array> | undefined> = { text: undefined, openmetrics: undefined }
+      const start = (format: Format, registry: Metric.MetricRegistry, result: Deferred.Deferred<Uint8Array>): Effect.Effect<void> =>
+        Effect.suspend(() => {
+          running[format] = true
+          return render(format, registry).pipe(
+            Effect.exit,
+            Effect.flatMap((exit) => Deferred.done(result, exit)),
+            Effect.flatMap(() => {
+              running[format] = false
+              const next = queued[format]
+              queued[format] = undefined
+              return next === undefined ? Effect.void : start(format, registry, next)
+            }),
+            Effect.forkIn(scope),
+            Effect.asVoid
+          )
+        })
+
+      const scrape = Effect.fn("MetricsHttp.scrape")(function*(format: Format) {
+        const registry = yield* Metric.MetricRegistry
+        if (!running[format]) {
+          const result = yield* Deferred.make<Uint8Array>()
+          yield* start(format, registry, result)
+          return yield* Deferred.await(result)
+        }
+        const next = queued[format] ?? (queued[format] = Deferred.makeUnsafe<Uint8Array>())
+        return yield* Deferred.await(next)
       })
 
       return MetricsHttp.of({ scrape })
