@@ -43,6 +43,7 @@ import {
   settingsNote,
   summarize,
   sustained,
+  tableOf,
   type Trial
 } from "./support/offthread-lab.ts"
 import { isProducerData, runProducer } from "./support/offthread-producer.ts"
@@ -102,19 +103,7 @@ const peakSustained = (cells: ReadonlyArray<Cell>, competitor: CompetitorId, cor
     .reduce<Cell | undefined>((best, c) => (best === undefined || c.delivered > best.delivered ? c : best), undefined)
 
 const offthreadResult = (cells: ReadonlyArray<Cell>, plan: Plan): BenchmarkResult => {
-  const rows: Array<ResultRow> = []
-  const lines: Array<string> = []
-  for (const cores of plan.coreCounts) {
-    for (const rate of plan.rates) {
-      const anchor = find(cells, "batched", cores, rate)
-      for (const competitor of ORDER) {
-        const cell = find(cells, competitor, cores, rate)
-        if (cell === undefined) continue
-        rows.push(rowOf(cell, anchor))
-        lines.push(detailLine(cell))
-      }
-    }
-  }
+  const { rows, lines } = tableOf(cells, plan.coreCounts, plan.rates, ORDER)
 
   const ratios: Array<Ratio> = []
   const verdicts: Array<string> = []

@@ -46,6 +46,7 @@ import {
   rowOf,
   settingsNote,
   summarize,
+  tableOf,
   type Trial
 } from "./support/offthread-lab.ts"
 import { isProducerData, runProducer } from "./support/offthread-producer.ts"
@@ -119,19 +120,7 @@ const saturation = (cells: ReadonlyArray<Cell>, competitor: CompetitorId, rate: 
 }
 
 const scalingResult = (cells: ReadonlyArray<Cell>, plan: Plan): BenchmarkResult => {
-  const rows: Array<ResultRow> = []
-  const lines: Array<string> = []
-  for (const cores of plan.coreCounts) {
-    for (const rate of plan.rates) {
-      const anchor = find(cells, "batched", cores, rate)
-      for (const competitor of ORDER) {
-        const cell = find(cells, competitor, cores, rate)
-        if (cell === undefined) continue
-        rows.push(rowOf(cell, anchor))
-        lines.push(detailLine(cell))
-      }
-    }
-  }
+  const { rows, lines } = tableOf(cells, plan.coreCounts, plan.rates, ORDER)
 
   const ratios: Array<Ratio> = []
   for (const cores of plan.coreCounts) {

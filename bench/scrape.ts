@@ -643,20 +643,3 @@ export const scrapeBench = async (options: BenchmarkOptions): Promise<BenchmarkR
     notes
   }
 }
-
-if (import.meta.main && isMainThread) {
-  const { spawnSync } = await import("node:child_process")
-  const { fileURLToPath } = await import("node:url")
-  if (typeof globalThis.gc !== "function") {
-    // Same as run.ts: re-execute on the same Node binary with --expose-gc (forced GCs of the memory figures).
-    const child = spawnSync(process.execPath, [...process.execArgv, "--expose-gc", fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: "inherit" })
-    process.exit(child.status ?? 1)
-  }
-  const { formatResult } = await import("./run.ts")
-  const argv = process.argv.slice(2)
-  const roundsAt = argv.indexOf("--rounds")
-  const rounds = roundsAt >= 0 ? Number(argv[roundsAt + 1]) : undefined
-  const result = await scrapeBench(rounds === undefined ? { smoke: argv.includes("--smoke") } : { smoke: argv.includes("--smoke"), rounds })
-  console.log(formatResult(result))
-  console.log(`checksum ${checksum()}`)
-}

@@ -806,3 +806,26 @@ export const settingsNote = (): string =>
   `(allocateCoreBuffers' default), control-plane drain every 10 ms (handles, ring10) or 1 ms (ring1); producers emit 100 series ` +
   `round robin plus a latency marker each ~1 ms; postMessage queues are capped at ${BACKLOG_CAP.message.toLocaleString("en-US")} ` +
   `(per sample) / ${BACKLOG_CAP.batched.toLocaleString("en-US")} (batched) samples per producer, after which the producer sleeps 1 ms at a time.`
+
+/** Result rows and detail lines for every measured cell, each row relative to batched postMessage in its cell. */
+export const tableOf = (
+  cells: ReadonlyArray<Cell>,
+  coreCounts: ReadonlyArray<number>,
+  rates: ReadonlyArray<number>,
+  order: ReadonlyArray<CompetitorId>
+): { readonly rows: Array<ResultRow>; readonly lines: Array<string> } => {
+  const rows: Array<ResultRow> = []
+  const lines: Array<string> = []
+  for (const cores of coreCounts) {
+    for (const rate of rates) {
+      const anchor = find(cells, "batched", cores, rate)
+      for (const competitor of order) {
+        const cell = find(cells, competitor, cores, rate)
+        if (cell === undefined) continue
+        rows.push(rowOf(cell, anchor))
+        lines.push(detailLine(cell))
+      }
+    }
+  }
+  return { rows, lines }
+}
