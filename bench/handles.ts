@@ -21,10 +21,9 @@
  * This module is also the competitors' worker entry. Run alone: `npm run bench -- handles` once registered, or
  * `npm exec -- node --expose-gc bench/handles.ts [--smoke] [--rounds N]`.
  */
-import { isMainThread, workerData } from "node:worker_threads"
 import type { CoreRuntime } from "../src/core/CoreRuntime.ts"
 import type { AggregateState } from "../src/services/AggregateState.ts"
-import { allocationSelfCheck, type BenchmarkOptions, type BenchmarkResult, type IsolatedCompetitor, type IsolatedResult, type Ratio, type ResultRow, runIsolated, serveCompetitor, count, ratio } from "./harness.ts"
+import { type BenchmarkOptions, type BenchmarkResult, type IsolatedCompetitor, type IsolatedResult, type Ratio, type ResultRow, runIsolatedSuite, serveIsolatedCompetitor, count, ratio } from "./harness.ts"
 
 /** prom-client's default histogram buckets (11), also percore's default. */
 const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
@@ -398,36 +397,15 @@ const factories: { readonly [K in Key]: (sizes: Sizes) => Promise<IsolatedCompet
   }
 }
 
-const isCompetitorData = (data: unknown): data is { readonly handles: true; readonly smoke: boolean; readonly competitor: Key } =>
-  typeof data === "object" && data !== null && "handles" in data && "competitor" in data && typeof data.competitor === "string" &&
-  Object.hasOwn(factories, data.competitor) && "smoke" in data && typeof data.smoke === "boolean"
-
 // Worker entry: this module, loaded by runIsolated with workerData naming one competitor.
-const data: unknown = workerData
-if (!isMainThread && isCompetitorData(data)) {
-  await serveCompetitor(() => factories[data.competitor](sizesFor(data.smoke)))
-}
+await serveIsolatedCompetitor("handles", factories, sizesFor)
 
 // ─── the benchmark (main thread) ─────────────────────────────────────────────────────────────────
 
 
 export const handlesBench = async (options: BenchmarkOptions): Promise<BenchmarkResult> => {
   const sizes = sizesFor(options.smoke)
-  const keys = Object.keys(HANDLES_ROWS) as Array<Key>
-  const timingOptions = {
-    rounds: options.rounds ?? (sizes.smoke ? 3 : 7),
-    warmupRounds: sizes.smoke ? 1 : 2,
-    targetRoundMs: sizes.smoke ? 1 : 40,
-    defaultBatch: sizes.batch,
-    ...(sizes.smoke ? { maxBatchesPerRound: 2 } : {})
-  }
-  const results = await runIsolated(
-    new URL(import.meta.url),
-    keys.map((key) => ({ name: HANDLES_ROWS[key], key })),
-    { handles: true, smoke: sizes.smoke },
-    { ...timingOptions, allocationOps: sizes.otherAllocationOps, allocationRepeats: sizes.smoke ? 1 : 2 }
-  )
-  const selfCheck = allocationSelfCheck(sizes.smoke ? 2048 : 1_000_000, sizes.batch)
+  const { keys, results, selfCheck, timing: timingOptions } = await runIsolatedSuite(new URL(import.meta.url), "handles", HANDLES_ROWS, sizes, options.rounds)
   const byKey = (key: Key): IsolatedResult => results[keys.indexOf(key)]!
   const medianOf = (key: Key): number => byKey(key).timing.median
   const anchor = medianOf("pcInc")

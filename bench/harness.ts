@@ -35,7 +35,7 @@
  */
 import v8 from "node:v8"
 import vm from "node:vm"
-import { parentPort, Worker } from "node:worker_threads"
+import { isMainThread, parentPort, Worker, workerData as threadData } from "node:worker_threads"
 
 // ─── results shared by every benchmark ───────────────────────────────────────────────────────────
 
@@ -317,32 +317,33 @@ export const serveCompetitor = async (build: () => Promise<IsolatedCompetitor>):
   reply({ kind: "ready" })
 }
 
-interface Remote {
-  readonly request: (message: Request) => Promise<Reply>
-  readonly ready: Promise<Reply>
+/** A worker driven one request at a time: every request gets exactly one reply (or a rejection). */
+export interface RemoteWorker<Req, Rep> {
+  readonly request: (message: Req) => Promise<Rep>
+  /** The worker's first message, sent once it is ready. */
+  readonly ready: Promise<Rep>
   readonly terminate: () => Promise<number>
 }
 
-const remote = (worker: Worker, name: string): Remote => {
-  let pending: { resolve: (reply: Reply) => void; reject: (error: Error) => void } | undefined
-  const settle = (reply: Reply): void => {
+/**
+ * Wraps a benchmark worker: replies of kind "error" and the worker failing or exiting reject the pending
+ * request, naming the worker.
+ */
+export const remoteWorker = <Req, Rep extends { readonly kind: string }>(worker: Worker, name: string): RemoteWorker<Req, Rep> => {
+  let pending: { resolve: (reply: Rep) => void; reject: (error: Error) => void } | undefined
+  const take = () => {
     const p = pending
     pending = undefined
-    if (reply.kind === "error") p?.reject(new Error(`${name}: ${reply.message}`))
+    return p
+  }
+  worker.on("message", (reply: Rep) => {
+    const p = take()
+    if (reply.kind === "error") p?.reject(new Error(`${name}: ${(reply as { readonly message?: string }).message}`))
     else p?.resolve(reply)
-  }
-  const fail = (error: Error): void => {
-    const p = pending
-    pending = undefined
-    p?.reject(error)
-  }
-  worker.on("message", settle)
-  worker.on("error", (error: Error) => fail(new Error(`${name}: worker failed: ${error.message}`)))
-  worker.on("exit", (code: number) => fail(new Error(`${name}: worker exited (code ${code})`)))
-  const next = (): Promise<Reply> =>
-    new Promise<Reply>((resolve, reject) => {
-      pending = { resolve, reject }
-    })
+  })
+  worker.on("error", (error: Error) => take()?.reject(new Error(`${name}: worker failed: ${error.message}`)))
+  worker.on("exit", (code: number) => take()?.reject(new Error(`${name}: worker exited (code ${code})`)))
+  const next = (): Promise<Rep> => new Promise<Rep>((resolve, reject) => (pending = { resolve, reject }))
   const ready = next()
   return {
     ready,
@@ -355,9 +356,10 @@ const remote = (worker: Worker, name: string): Remote => {
   }
 }
 
-const expect = <K extends Reply["kind"]>(reply: Reply, kind: K): Extract<Reply, { kind: K }> => {
+/** Narrows a reply to the kind the protocol expects next, or throws naming both. */
+export const expectReply = <Rep extends { readonly kind: string }, K extends Rep["kind"]>(reply: Rep, kind: K): Extract<Rep, { kind: K }> => {
   if (reply.kind !== kind) throw new Error(`benchmark worker: expected a "${kind}" reply, got "${reply.kind}"`)
-  return reply as Extract<Reply, { kind: K }>
+  return reply as Extract<Rep, { kind: K }>
 }
 
 export interface IsolatedSpec {
@@ -386,7 +388,7 @@ export const runIsolated = async (
   options: InterleaveOptions & { readonly allocationOps: number; readonly allocationRepeats: number }
 ): Promise<Array<IsolatedResult>> => {
   const remotes = specs.map((spec) =>
-    remote(new Worker(entry, { workerData: { ...workerData, competitor: spec.key }, name: `bench ${spec.key}` }), spec.name)
+    remoteWorker<Request, Reply>(new Worker(entry, { workerData: { ...workerData, competitor: spec.key }, name: `bench ${spec.key}` }), spec.name)
   )
   try {
     await Promise.all(remotes.map((r) => r.ready))
@@ -400,14 +402,14 @@ export const runIsolated = async (
     const batchesPerRound = specs.map(() => 1)
     for (let w = 0; w < options.warmupRounds; w++) {
       for (const [i, r] of remotes.entries()) {
-        batchesPerRound[i] = expect(await r.request({ kind: "warmup", options: timingOptions }), "warmup").batchesPerRound
+        batchesPerRound[i] = expectReply(await r.request({ kind: "warmup", options: timingOptions }), "warmup").batchesPerRound
       }
     }
     const samples = specs.map((): Array<number> => [])
     const opsPerRound = specs.map(() => 0)
     for (let round = 0; round < options.rounds; round++) {
       for (const [i, r] of remotes.entries()) {
-        const reply = expect(await r.request({ kind: "round", batches: batchesPerRound[i]!, options: timingOptions }), "round")
+        const reply = expectReply(await r.request({ kind: "round", batches: batchesPerRound[i]!, options: timingOptions }), "round")
         samples[i]!.push(reply.nsPerOp)
         opsPerRound[i] = reply.ops
       }
@@ -415,11 +417,11 @@ export const runIsolated = async (
     const allocations: Array<Allocation> = []
     for (const r of remotes) {
       const reply = await r.request({ kind: "allocation", ops: options.allocationOps, repeats: options.allocationRepeats, options: timingOptions })
-      allocations.push(expect(reply, "allocation").allocation)
+      allocations.push(expectReply(reply, "allocation").allocation)
     }
     const results: Array<IsolatedResult> = []
     for (const [i, r] of remotes.entries()) {
-      const finished = expect(await r.request({ kind: "finish" }), "finish")
+      const finished = expectReply(await r.request({ kind: "finish" }), "finish")
       consume(finished.checksum)
       results.push({ timing: timingOf(specs[i]!.name, samples[i]!, opsPerRound[i]!), allocation: allocations[i]!, report: finished.report })
     }
@@ -583,3 +585,58 @@ export const ratio = (name: string, numerator: number, denominator: number, targ
 
 /** A count for notes: thousands separated, "?" when unknown. */
 export const count = (n: number | undefined): string => (n === undefined ? "?" : n.toLocaleString("en-US"))
+
+// ─── one module, many isolated competitors ──────────────────────────────────────────────────────
+
+/**
+ * Worker side of a benchmark module whose competitors run isolated (see `runIsolated`): when this thread was
+ * started for one of `factories` (workerData `{ [tag]: true, smoke, competitor }`), serve it.
+ */
+export const serveIsolatedCompetitor = async <Sizes>(
+  tag: string,
+  factories: Readonly<Record<string, (sizes: Sizes) => Promise<IsolatedCompetitor>>>,
+  sizesFor: (smoke: boolean) => Sizes
+): Promise<void> => {
+  const data: unknown = threadData
+  if (
+    isMainThread || typeof data !== "object" || data === null || !(tag in data) || !("competitor" in data) ||
+    typeof data.competitor !== "string" || !Object.hasOwn(factories, data.competitor) || !("smoke" in data) ||
+    typeof data.smoke !== "boolean"
+  ) return
+  const { competitor, smoke } = data
+  await serveCompetitor(() => factories[competitor]!(sizesFor(smoke)))
+}
+
+/**
+ * Main side: runs every competitor of `rows` (key → row name) isolated and interleaved with the standard
+ * timing (7 rounds after 2 warm-ups, ~40 ms per turn; smoke: 3 rounds, tiny), plus the allocation meter's
+ * self-check.
+ */
+export const runIsolatedSuite = async <Key extends string>(
+  entry: URL,
+  tag: string,
+  rows: Readonly<Record<Key, string>>,
+  sizes: { readonly smoke: boolean; readonly batch: number; readonly otherAllocationOps: number },
+  rounds: number | undefined
+): Promise<{
+  readonly keys: ReadonlyArray<Key>
+  readonly results: ReadonlyArray<IsolatedResult>
+  readonly selfCheck: ReturnType<typeof allocationSelfCheck>
+  readonly timing: InterleaveOptions
+}> => {
+  const keys = Object.keys(rows) as Array<Key>
+  const timing: InterleaveOptions = {
+    rounds: rounds ?? (sizes.smoke ? 3 : 7),
+    warmupRounds: sizes.smoke ? 1 : 2,
+    targetRoundMs: sizes.smoke ? 1 : 40,
+    defaultBatch: sizes.batch,
+    ...(sizes.smoke ? { maxBatchesPerRound: 2 } : {})
+  }
+  const results = await runIsolated(
+    entry,
+    keys.map((key) => ({ name: rows[key], key })),
+    { [tag]: true, smoke: sizes.smoke },
+    { ...timing, allocationOps: sizes.otherAllocationOps, allocationRepeats: sizes.smoke ? 1 : 2 }
+  )
+  return { keys, results, timing, selfCheck: allocationSelfCheck(sizes.smoke ? 2048 : 1_000_000, sizes.batch) }
+}

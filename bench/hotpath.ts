@@ -20,9 +20,9 @@
  * Run alone: `npm run bench -- hotpath` (or `--smoke`).
  */
 import { once } from "node:events"
-import { isMainThread, Worker, workerData } from "node:worker_threads"
+import { Worker } from "node:worker_threads"
 import { MetricKind, TelemetryRing } from "../src/ring/index.ts"
-import { allocationSelfCheck, type BenchmarkOptions, type BenchmarkResult, type IsolatedCompetitor, type IsolatedResult, type Ratio, type ResultRow, runIsolated, serveCompetitor, count, ratio } from "./harness.ts"
+import { type BenchmarkOptions, type BenchmarkResult, type IsolatedCompetitor, type IsolatedResult, type Ratio, type ResultRow, runIsolatedSuite, serveIsolatedCompetitor, count, ratio } from "./harness.ts"
 
 /** prom-client's default histogram buckets (11); OpenTelemetry gets the same boundaries. */
 const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
@@ -471,36 +471,15 @@ const otelMeter = async () => {
   }
 }
 
-const isCompetitorData = (data: unknown): data is { readonly hotpath: true; readonly smoke: boolean; readonly competitor: Key } =>
-  typeof data === "object" && data !== null && "hotpath" in data && "competitor" in data && typeof data.competitor === "string" &&
-  Object.hasOwn(factories, data.competitor) && "smoke" in data && typeof data.smoke === "boolean"
-
 // Worker entry: this module, loaded by runIsolated with workerData naming one competitor.
-const data: unknown = workerData
-if (!isMainThread && isCompetitorData(data)) {
-  await serveCompetitor(() => factories[data.competitor](sizesFor(data.smoke)))
-}
+await serveIsolatedCompetitor("hotpath", factories, sizesFor)
 
 // ─── the benchmark (main thread) ─────────────────────────────────────────────────────────────────
 
 
 export const hotpathBench = async (options: BenchmarkOptions): Promise<BenchmarkResult> => {
   const sizes = sizesFor(options.smoke)
-  const keys = Object.keys(HOTPATH_ROWS) as Array<Key>
-  const timingOptions = {
-    rounds: options.rounds ?? (sizes.smoke ? 3 : 7),
-    warmupRounds: sizes.smoke ? 1 : 2,
-    targetRoundMs: sizes.smoke ? 1 : 40,
-    defaultBatch: sizes.batch,
-    ...(sizes.smoke ? { maxBatchesPerRound: 2 } : {})
-  }
-  const results = await runIsolated(
-    new URL(import.meta.url),
-    keys.map((key) => ({ name: HOTPATH_ROWS[key], key })),
-    { hotpath: true, smoke: sizes.smoke },
-    { ...timingOptions, allocationOps: sizes.otherAllocationOps, allocationRepeats: sizes.smoke ? 1 : 2 }
-  )
-  const selfCheck = allocationSelfCheck(sizes.smoke ? 2048 : 1_000_000, sizes.batch)
+  const { keys, results, selfCheck, timing: timingOptions } = await runIsolatedSuite(new URL(import.meta.url), "hotpath", HOTPATH_ROWS, sizes, options.rounds)
   const byKey = (key: Key): IsolatedResult => results[keys.indexOf(key)]!
   const medianOf = (key: Key): number => byKey(key).timing.median
   const record = medianOf("record")

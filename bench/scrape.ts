@@ -44,7 +44,20 @@ import type { CoreBuffers } from "../src/core/CoreBuffers.ts"
 import type { Counter as CoreCounter, Histogram as CoreHistogram } from "../src/core/CoreRuntime.ts"
 import type { Family, Format, Series } from "../src/exposition/model.ts"
 import type { OpenMetricsContentType, Registry as PromRegistry } from "prom-client"
-import { type BenchmarkOptions, type BenchmarkResult, checksum, collectGarbage, consume, median, type Ratio, type ResultRow, summarize } from "./harness.ts"
+import {
+  type BenchmarkOptions,
+  type BenchmarkResult,
+  checksum,
+  collectGarbage,
+  consume,
+  expectReply,
+  median,
+  type Ratio,
+  remoteWorker,
+  type RemoteWorker,
+  type ResultRow,
+  summarize
+} from "./harness.ts"
 
 // ─── workloads ───────────────────────────────────────────────────────────────────────────────────
 
@@ -374,50 +387,12 @@ if (!isMainThread && isWorkerSetup(setup)) await serve(setup)
 
 // ─── the benchmark (main thread) ─────────────────────────────────────────────────────────────────
 
-interface Remote {
-  readonly name: string
-  readonly request: (message: Request) => Promise<Reply>
-  readonly ready: Promise<Reply>
-  readonly terminate: () => Promise<number>
-}
+type Remote = RemoteWorker<Request, Reply>
 
-const spawn = (name: string, data: WorkerSetup): Remote => {
-  const worker = new Worker(new URL(import.meta.url), { workerData: data, name: `scrape ${name}` })
-  let pending: { resolve: (reply: Reply) => void; reject: (error: Error) => void } | undefined
-  const settle = (reply: Reply): void => {
-    const p = pending
-    pending = undefined
-    if (reply.kind === "error") p?.reject(new Error(`${name}: ${reply.message}`))
-    else p?.resolve(reply)
-  }
-  const fail = (error: Error): void => {
-    const p = pending
-    pending = undefined
-    p?.reject(error)
-  }
-  worker.on("message", settle)
-  worker.on("error", (error: Error) => fail(new Error(`${name}: worker failed: ${error.message}`)))
-  worker.on("exit", (code: number) => fail(new Error(`${name}: worker exited (code ${code})`)))
-  const next = (): Promise<Reply> => new Promise<Reply>((resolve, reject) => (pending = { resolve, reject }))
-  const ready = next()
-  return {
-    name,
-    ready,
-    request: (message) => {
-      const reply = next()
-      worker.postMessage(message)
-      return reply
-    },
-    terminate: () => worker.terminate()
-  }
-}
+const spawn = (name: string, data: WorkerSetup): Remote =>
+  remoteWorker<Request, Reply>(new Worker(new URL(import.meta.url), { workerData: data, name: `scrape ${name}` }), name)
 
-const expect = <K extends Reply["kind"]>(reply: Reply, kind: K): Extract<Reply, { kind: K }> => {
-  if (reply.kind !== kind) throw new Error(`scrape worker: expected a "${kind}" reply, got "${reply.kind}"`)
-  return reply as Extract<Reply, { kind: K }>
-}
-
-const done = async (remote: Remote, message: Request): Promise<number> => expect(await remote.request(message), "done").value
+const done = async (remote: Remote, message: Request): Promise<number> => expectReply(await remote.request(message), "done").value
 
 type Competitor = "percore" | "model" | "prom"
 const COMPETITORS: ReadonlyArray<Competitor> = ["percore", "model", "prom"]
@@ -499,19 +474,19 @@ const runScenario = async (scenario: Scenario, allocationRepeats: number): Promi
       if (round >= scenario.warmup) drainMs.push(drained)
       for (let k = 0; k < order.length; k++) {
         const [c, format] = order[(k + round) % order.length]!
-        const reply = expect(await target(c, format).request({ kind: "scrape", format }), "scrape")
+        const reply = expectReply(await target(c, format).request({ kind: "scrape", format }), "scrape")
         const m = measured[c][format]
         m.pageBytes = reply.pageBytes
         if (round >= scenario.warmup) m.samples.push(reply.ms)
       }
     }
     for (const [c, format] of order) {
-      const reply = expect(await target(c, format).request({ kind: "allocation", format, repeats: allocationRepeats }), "allocation")
+      const reply = expectReply(await target(c, format).request({ kind: "allocation", format, repeats: allocationRepeats }), "allocation")
       measured[c][format].allocation = { bytes: reply.bytes, gcs: reply.gcs }
     }
     const books: Record<string, number> = {}
     for (const r of all) {
-      const finished = expect(await r.request({ kind: "finish" }), "finish")
+      const finished = expectReply(await r.request({ kind: "finish" }), "finish")
       consume(finished.checksum)
       if (r === remotes.percore) Object.assign(books, finished.report)
     }
