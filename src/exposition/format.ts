@@ -31,8 +31,8 @@ export const escapeHelp = (help: string, openMetrics: boolean): string => {
   return helpTextSpecial.test(s) ? s.replace(helpTextReplace, escapeChar) : s
 }
 
-export const metricNamePattern = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
-export const labelNamePattern = /^[a-zA-Z_][a-zA-Z0-9_]*$/
+// The name rules live in the domain; the renderer checks what it is given against the same patterns.
+export { labelNamePattern, metricNamePattern } from "../domain/names.ts"
 
 /**
  * Sample value (the renderer writes the same bytes directly, see `putNumberLine`): `NaN`, `+Inf`, `-Inf`, otherwise JavaScript's shortest round-trip representation (`1e+21`, `5e-7`,

@@ -115,6 +115,7 @@ export interface Resolved {
 export class AggregateState {
   readonly families = new Map<string, AggregateFamily>()
   private userSeries = 0
+  private allSeries = 0
   readonly limits: AggregateLimits
 
   constructor(limits: AggregateLimits) {
@@ -123,9 +124,7 @@ export class AggregateState {
 
   /** Number of series held (percore's own included). */
   get seriesCount(): number {
-    let n = 0
-    for (const family of this.families.values()) n += family.series.length
-    return n
+    return this.allSeries
   }
 
   /**
@@ -169,6 +168,7 @@ export class AggregateState {
       : new AggregateSeries(labels, definition.buckets?.length)
     family.series.push(series)
     family.byKey.set(key, series)
+    this.allSeries++
     if (!own) this.userSeries++
     return { family, series }
   }

@@ -40,7 +40,6 @@ export class CoreChannel {
   private reportedRecorded = 0
   /** Definitions the control plane refused since the last call of `takeRefusals` (for logging). */
   private refusals: Array<DefinitionError> = []
-  private flushRequest = 0
   private recordedLow = 0
   private recordedTotal = 0
   private readonly self: {
@@ -151,9 +150,9 @@ export class CoreChannel {
 
   /** Asks the core to flush its coalesced updates; returns the request number to wait for. */
   requestFlush(): number {
-    this.flushRequest = Atomics.add(this.control, Control.FLUSH_REQUEST, 1) + 1
+    const request = Atomics.add(this.control, Control.FLUSH_REQUEST, 1) + 1
     Atomics.notify(this.control, Control.FLUSH_REQUEST)
-    return this.flushRequest
+    return request
   }
 
   /** True once the core flushed for `request` (or a later one). */

@@ -56,14 +56,16 @@ export class Drainer extends Context.Service<Drainer, {
         observe(drainDuration, drainBuckets, (performance.now() - started) / 1000)
         seriesCount.value = aggregate.seriesCount
         drains++
-        const refusals = [...channels.keys()].flatMap((channel) =>
-          channel.takeRefusals().map((error) => ({ core: channel.coreId, error }))
-        )
+        const refusals: Array<string> = []
+        for (const channel of channels.keys()) {
+          for (const error of channel.takeRefusals()) {
+            refusals.push(`percore: core ${channel.coreId} defined a series the control plane refused: ${error.message}`)
+          }
+        }
         const report: DrainReport = { delivered, rings: channels.size }
-        return refusals.length === 0 ? Effect.succeed(report) : Effect.forEach(refusals, ({ core, error }) =>
-          Effect.logWarning(`percore: core ${core} defined a series the control plane refused: ${error.message}`)).pipe(
-            Effect.as(report)
-          )
+        return refusals.length === 0
+          ? Effect.succeed(report)
+          : Effect.forEach(refusals, (line) => Effect.logWarning(line)).pipe(Effect.as(report))
       })
       const drainNow = permit.withPermit(drainAll)
 
