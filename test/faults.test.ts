@@ -4,7 +4,6 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer } from "effect"
-import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -13,7 +12,7 @@ import type { AggregateState } from "../src/services/AggregateState.ts"
 import type { CoreChannel } from "../src/services/CoreChannel.ts"
 import { DataPlane } from "../src/services/DataPlane.ts"
 import { Drainer } from "../src/services/Drainer.ts"
-import { freePort } from "./support/e2e.ts"
+import { startPercore } from "./support/e2e.ts"
 import { until } from "./support/until.ts"
 
 const percoreLayer = (env: Record<string, string>) =>
@@ -113,35 +112,13 @@ describe("the real process", () => {
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "percore-snapshot-"))
       const snapshot = join(dir, "final.om")
-      const port = yield* freePort
-      const child = spawn(process.execPath, ["src/main.ts"], {
-        cwd: join(import.meta.dirname, ".."),
-        env: {
-          ...process.env,
-          PERCORE_PORT: String(port),
-          PERCORE_CORES: "2",
-          PERCORE_DEMO_RATE: "200000",
-          PERCORE_FINAL_SNAPSHOT: snapshot
-        },
-        stdio: ["ignore", "pipe", "pipe"]
-      })
-      let output = ""
-      child.stdout.on("data", (d: Buffer) => (output += d.toString()))
-      child.stderr.on("data", (d: Buffer) => (output += d.toString()))
-      const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
-      yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
-      yield* until(() => output.includes("percore: serving"), "the process to listen")
-      const ready = async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200
-      let isReady = false
-      while (!isReady) {
-        isReady = yield* Effect.promise(() => ready().catch(() => false))
-        if (!isReady) yield* Effect.sleep("50 millis")
-      }
+      const { child } = yield* startPercore({ PERCORE_CORES: "2", PERCORE_DEMO_RATE: "200000", PERCORE_FINAL_SNAPSHOT: snapshot })
       yield* Effect.sleep("500 millis")
       const stoppedAt = Date.now()
-      child.kill("SIGTERM")
-      const code = yield* Effect.promise(() => exited)
+      child.process.kill("SIGTERM")
+      const { code } = yield* Effect.promise(() => child.exit)
       const took = Date.now() - stoppedAt
+      const output = child.stdout() + child.stderr()
       assert.strictEqual(code, 0, output)
       assert.isBelow(took, 10_000)
       assert.notInclude(output, "ERROR", output)

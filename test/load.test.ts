@@ -7,11 +7,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import autocannon from "autocannon"
 import { Effect } from "effect"
-import { spawn } from "node:child_process"
 import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { freePort } from "./support/e2e.ts"
+import { startPercore } from "./support/e2e.ts"
 
 const sample = (text: string, name: string, core: string): number => {
   const match = new RegExp(`^${name}\\{core="${core}"\\} (\\S+)$`, "m").exec(text)
@@ -21,23 +20,9 @@ const sample = (text: string, name: string, core: string): number => {
 describe("scrape load (real process, loopback only, bounded)", () => {
   it.live("100 connections for 10 s: only configured 503s, books exact afterwards", () =>
     Effect.gen(function*() {
-      const port = yield* freePort
       const snapshot = join(mkdtempSync(join(tmpdir(), "percore-load-")), "final.om")
-      const child = spawn(process.execPath, ["src/main.ts"], {
-        cwd: join(import.meta.dirname, ".."),
-        env: { ...process.env, PERCORE_PORT: String(port), PERCORE_CORES: "1", PERCORE_DEMO_RATE: "100000", PERCORE_FINAL_SNAPSHOT: snapshot },
-        stdio: ["ignore", "pipe", "pipe"]
-      })
-      let output = ""
-      child.stdout.on("data", (d: Buffer) => (output += d.toString()))
-      child.stderr.on("data", (d: Buffer) => (output += d.toString()))
-      const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
-      yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
-      const deadline = Date.now() + 20_000
-      while ((yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0))) !== 200) {
-        if (Date.now() > deadline) return assert.fail(`percore did not become ready:\n${output}`)
-        yield* Effect.sleep("50 millis")
-      }
+      const { child, port } = yield* startPercore({ PERCORE_CORES: "1", PERCORE_DEMO_RATE: "100000", PERCORE_FINAL_SNAPSHOT: snapshot })
+      const output = () => child.stdout() + child.stderr()
       const result = yield* Effect.promise(() =>
         autocannon({ url: `http://127.0.0.1:${port}/metrics`, connections: 100, duration: 10, timeout: 10 })
       )
@@ -53,9 +38,9 @@ describe("scrape load (real process, loopback only, bounded)", () => {
       const statuses = Object.keys(codes)
       assert.isTrue(statuses.every((s) => s === "200" || s === "503"), `statuses: ${statuses.join(", ")}`)
       assert.isAbove(codes["200"]?.count ?? 0, 0)
-      assert.isNull(child.exitCode, "still serving")
-      child.kill("SIGTERM")
-      assert.strictEqual(yield* Effect.promise(() => exited), 0, output)
+      assert.isUndefined(child.exited(), "still serving")
+      child.process.kill("SIGTERM")
+      assert.strictEqual((yield* Effect.promise(() => child.exit)).code, 0, output())
       const text = readFileSync(snapshot, "utf8")
       const recorded = sample(text, "percore_ring_recorded_total", "0")
       const delivered = sample(text, "percore_ring_delivered_total", "0")

@@ -5,39 +5,17 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { type ChildProcess, spawn } from "node:child_process"
 import { connect } from "node:net"
-import { join } from "node:path"
-import { freePort } from "./support/e2e.ts"
+import { startPercore } from "./support/e2e.ts"
 
-const root = join(import.meta.dirname, "..")
 
-interface Running {
-  readonly port: number
-  readonly child: ChildProcess
-  readonly output: () => string
-}
-
-/** Starts `src/main.ts` with `env`, waits until it listens, and kills it when the scope closes. */
-const startPercore = (env: Record<string, string>) =>
-  Effect.gen(function*() {
-    const port = yield* freePort
-    const child = spawn(process.execPath, ["src/main.ts"], {
-      cwd: root,
-      env: { ...process.env, PERCORE_PORT: String(port), PERCORE_CORES: "1", ...env },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let output = ""
-    child.stdout!.on("data", (d: Buffer) => (output += d.toString()))
-    child.stderr!.on("data", (d: Buffer) => (output += d.toString()))
-    yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
-    const deadline = Date.now() + 20_000
-    while (!output.includes("percore: serving")) {
-      if (Date.now() > deadline || child.exitCode !== null) return assert.fail(`percore did not start:\n${output}`)
-      yield* Effect.sleep("20 millis")
-    }
-    return { port, child, output: () => output } satisfies Running
-  })
+/** The real service (`src/main.ts`, one core unless `env` says otherwise), ready, stopped with the scope. */
+const startPercoreWith = (env: Record<string, string>) =>
+  Effect.map(startPercore({ PERCORE_CORES: "1", ...env }), ({ child, port }) => ({
+    port,
+    child: child.process,
+    output: () => child.stdout() + child.stderr()
+  }))
 
 /** Sends raw bytes, returns what came back before the server closed or `waitMs` passed. */
 const raw = (port: number, request: string | Buffer, waitMs = 2000) =>
@@ -61,15 +39,6 @@ const raw = (port: number, request: string | Buffer, waitMs = 2000) =>
     })
   )
 
-const waitReady = (port: number) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + 20_000
-    while ((yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0))) !== 200) {
-      if (Date.now() > deadline) return assert.fail("percore did not become ready")
-      yield* Effect.sleep("50 millis")
-    }
-  })
-
 const statusOf = (response: string): number => Number(/^HTTP\/1\.1 (\d{3})/.exec(response)?.[1] ?? 0)
 
 const get = (port: number, path: string, headers: Record<string, string> = {}) =>
@@ -79,7 +48,7 @@ describe("HTTP security and limits (real process)", () => {
   it.live("authentication: 401 with a challenge, bearer and basic accepted, secrets never logged", () =>
     Effect.gen(function*() {
       const token = "t0ken-very-secret-4f9a"
-      const { port, output } = yield* startPercore({
+      const { port, output } = yield* startPercoreWith({
         PERCORE_AUTH_TOKEN: token,
         PERCORE_AUTH_USER: "prom",
         PERCORE_AUTH_PASSWORD: "pa:ss"
@@ -101,19 +70,18 @@ describe("HTTP security and limits (real process)", () => {
 
   it.live("binding beyond loopback without authentication logs a warning", () =>
     Effect.gen(function*() {
-      const { output } = yield* startPercore({ PERCORE_HOST: "0.0.0.0" })
+      const { output } = yield* startPercoreWith({ PERCORE_HOST: "0.0.0.0" })
       assert.include(output(), "without authentication")
     }))
 
   it.live("at most N scrapes render at once; the rest get 503 with Retry-After, and the server keeps serving", () =>
     Effect.gen(function*() {
       // A core that never yields never answers flush requests, so every scrape waits its full flush wait.
-      const { port } = yield* startPercore({
+      const { port } = yield* startPercoreWith({
         PERCORE_WORKER: "test/fixtures/spin-core.ts",
         PERCORE_MAX_SCRAPES_IN_FLIGHT: "1",
         PERCORE_SCRAPE_FLUSH_WAIT: "1500 millis"
       })
-      yield* waitReady(port)
       const first = Effect.runPromise(get(port, "/metrics"))
       yield* Effect.sleep("300 millis")
       const second = yield* get(port, "/metrics")
@@ -135,7 +103,7 @@ describe("HTTP security and limits (real process)", () => {
 
   it.live("slow and oversized clients are cut off by Node's limits, and the server keeps serving", () =>
     Effect.gen(function*() {
-      const { port } = yield* startPercore({ PERCORE_HEADERS_TIMEOUT: "500 millis", PERCORE_REQUEST_TIMEOUT: "1 second" })
+      const { port } = yield* startPercoreWith({ PERCORE_HEADERS_TIMEOUT: "500 millis", PERCORE_REQUEST_TIMEOUT: "1 second" })
       const started = Date.now()
       const slow = yield* raw(port, "GET /metrics HTTP/1.1\r\nHost: x\r\n", 5000) // headers never finish
       assert.isBelow(Date.now() - started, 4500, "a client that never finishes its headers is closed")
@@ -149,7 +117,7 @@ describe("HTTP security and limits (real process)", () => {
 
   it.live("fuzz: malformed requests all get a proper status, and the server keeps serving", () =>
     Effect.gen(function*() {
-      const { port, child } = yield* startPercore({})
+      const { port, child } = yield* startPercoreWith({})
       const requests: Array<[string, ReadonlyArray<number>]> = [
         ["BREW /metrics HTTP/1.1\r\nHost: x\r\n\r\n", [400, 404, 405]],
         ["GET /metrics HTTP/9.9\r\nHost: x\r\n\r\n", [400, 505]],
