@@ -9,13 +9,14 @@ import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Worker } from "node:worker_threads"
-import { allocateCoreBuffers, defaultCoreSettings } from "../src/core/CoreBuffers.ts"
+import { allocateCoreBuffers, Control, defaultCoreSettings } from "../src/core/CoreBuffers.ts"
 import { CoreRuntime } from "../src/core/CoreRuntime.ts"
 import { Aggregate } from "../src/services/Aggregate.ts"
 import type { AggregateState } from "../src/services/AggregateState.ts"
 import { CoreChannel } from "../src/services/CoreChannel.ts"
 import { DataPlane } from "../src/services/DataPlane.ts"
 import { Drainer } from "../src/services/Drainer.ts"
+import { MetricsHttp } from "../src/services/MetricsHttp.ts"
 import { until } from "./support/until.ts"
 
 const configLayer = (env: Record<string, string>) => ConfigProvider.layer(ConfigProvider.fromEnv({ env }))
@@ -202,4 +203,28 @@ describe("early wake-up", () => {
       assert.isAbove(drainer.drains(), drainsBefore)
       runtime.close()
     }).pipe(Effect.provide(drainerLayer({ PERCORE_DRAIN_INTERVAL: "1 hour" }))))
+})
+
+describe("MetricsHttp.scrape", () => {
+  it.live("a scrape arriving while another renders waits for the next render: it sees everything recorded before it", () =>
+    Effect.gen(function*() {
+      const http = yield* MetricsHttp
+      const dataPlane = yield* DataPlane
+      const buffers = yield* dataPlane.allocateCore()
+      const runtime = new CoreRuntime(buffers)
+      const control = new Int32Array(buffers.control)
+      const counter = runtime.counter("fresh_total")
+      counter.inc(1)
+      const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
+      const first = yield* Effect.forkChild(http.scrape("text"))
+      // The first scrape has asked the core to flush and the core answered; the render is still under way
+      // (its flush wait polls every millisecond). Whatever is recorded now must reach the second scrape.
+      // Poll on every event-loop turn: the first scrape notices the answer only after its 1 ms poll sleep.
+      while (Atomics.load(control, Control.FLUSH_DONE) === 0) yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+      counter.inc(10)
+      const second = decode(yield* http.scrape("text"))
+      assert.match(second, /^fresh_total 11$/m)
+      assert.match(decode(yield* Fiber.join(first)), /^fresh_total (1|11)$/m)
+      runtime.close()
+    }).pipe(Effect.provide(MetricsHttp.layer.pipe(Layer.provideMerge(percoreLayer({ PERCORE_CORES: "0", PERCORE_SCRAPE_FLUSH_WAIT: "1 second" }))))))
 })
