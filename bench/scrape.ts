@@ -26,7 +26,7 @@
  * produce a `Uint8Array` of the page. Compression is not timed.
  *
  * Allocation per scrape: the harness's ledger (`heapUsed` after − before + what every GC inside the window freed,
- * from `v8.GCProfiler`), around one scrape after a forced full GC; the smallest of a few repeats. JavaScript heap
+ * from `v8.GCProfiler`), around 8 scrapes after a forced full GC, per scrape; the median of a few repeats. JavaScript heap
  * only: the page's bytes (either side's) live in an off-heap backing store and are not counted.
  *
  * Memory per series: in each competitor's worker, (V8 used heap + external memory) after full GCs, before building
@@ -308,19 +308,25 @@ const untimedScrape = async (subject: Subject, format: Format): Promise<void> =>
   consume((await subject.scrape(format)).length)
 }
 
-/** Heap bytes one scrape allocates (the harness's ledger; see the module comment). */
+/** Scrapes per allocation window: background sweeping after the forced GC can shift heapUsed by ~100 KB, which
+ * would swamp a single small scrape (it made the ledger negative); spread over several scrapes it averages out. */
+const SCRAPES_PER_ALLOCATION_WINDOW = 8
+
+/** Heap bytes one scrape allocates, averaged over a window of scrapes (the harness's ledger; see the module comment). */
 const allocationOfScrape = async (subject: Subject, format: Format): Promise<{ bytes: number; gcs: number }> => {
+  collectGarbage()
   collectGarbage()
   const profiler = new v8.GCProfiler()
   profiler.start()
   const before = process.memoryUsage().heapUsed
-  const length = toBytes(await subject.scrape(format)).length
+  let length = 0
+  for (let i = 0; i < SCRAPES_PER_ALLOCATION_WINDOW; i++) length += toBytes(await subject.scrape(format)).length
   const after = process.memoryUsage().heapUsed
   const result = profiler.stop()
   let freed = 0
   for (const gc of result?.statistics ?? []) freed += gc.beforeGC.heapStatistics.usedHeapSize - gc.afterGC.heapStatistics.usedHeapSize
   consume(length)
-  return { bytes: after - before + freed, gcs: result?.statistics.length ?? 0 }
+  return { bytes: (after - before + freed) / SCRAPES_PER_ALLOCATION_WINDOW, gcs: result?.statistics.length ?? 0 }
 }
 
 const serve = async (setup: WorkerSetup): Promise<void> => {
@@ -360,14 +366,13 @@ const serve = async (setup: WorkerSetup): Promise<void> => {
         return { kind: "done", value: settledHeap() - baseline }
       }
       case "allocation": {
-        // One warm scrape first (no tier-up inside the window), then the smallest of `repeats` windows.
+        // One warm scrape first (no tier-up inside the window), then the median of `repeats` windows (the
+        // smallest would favour a window that background sweeping made look too small).
         await timedScrape(subject, message.format)
-        let best: { bytes: number; gcs: number } | undefined
-        for (let r = 0; r < message.repeats; r++) {
-          const run = await allocationOfScrape(subject, message.format)
-          if (best === undefined || run.bytes < best.bytes) best = run
-        }
-        return { kind: "allocation", ...best! }
+        const runs: Array<{ bytes: number; gcs: number }> = []
+        for (let r = 0; r < message.repeats; r++) runs.push(await allocationOfScrape(subject, message.format))
+        runs.sort((a, b) => a.bytes - b.bytes)
+        return { kind: "allocation", ...runs[Math.floor(runs.length / 2)]! }
       }
       case "finish":
         return { kind: "finish", report: subject.report(), checksum: checksum() }
