@@ -4,10 +4,15 @@
  * - `Percore.layer`: every service (Aggregate, Drainer, DataPlane, MetricsHttp, Dashboard) plus the HTTP routes
  *   (`/metrics`, `/healthz`, `/readyz`, and the dashboard: `/`, `/assets/*`, `/api/snapshot`), as a
  *   Layer to merge into a host app's `HttpRouter` app: `HttpRouter.serve(Layer.mergeAll(MyRoutes, Percore.layer))`.
+ * - `Percore.services` and `Percore.routes`: the two halves of `Percore.layer`, for a host app that starts
+ *   percore's services before its server listens (see examples/compose) — Node holds a request that arrives
+ *   before the routes are attached.
  * - `Percore.server`: the same, served by Node's HTTP server on `PERCORE_HOST:PERCORE_PORT`, logging one line
- *   with the URL and the number of cores once it listens. `src/main.ts` launches it.
+ *   with the URL and the number of cores once it serves. `src/main.ts` launches it.
+ * - `Percore.answerEarlyRequests(server)`: makes a Node server answer `503` + `Retry-After` to requests that
+ *   arrive while no handler is attached (starting, stopping) instead of holding them forever.
  */
-import { createServer } from "node:http"
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Config, Duration, Effect, Layer } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
@@ -30,7 +35,22 @@ const services = Layer.mergeAll(MetricsHttp.layer, Dashboard.layer).pipe(
   Layer.provideMerge(controlPlane)
 )
 
-const layer = Layer.mergeAll(MetricsHttp.routes, Dashboard.routes).pipe(Layer.provideMerge(services))
+const routes = Layer.mergeAll(MetricsHttp.routes, Dashboard.routes)
+const layer = routes.pipe(Layer.provideMerge(services))
+
+/**
+ * Node's server listens before an Effect app attaches its request handler (the app's layers are still building)
+ * and after it detaches it (shutting down), and holds a request nobody listens for forever. This answers such a
+ * request with 503 + Retry-After instead; once a handler is attached it steps aside.
+ */
+const answerEarlyRequests = <S extends Server>(server: S): S => {
+  server.on("request", (_request: IncomingMessage, response: ServerResponse) => {
+    if (server.listenerCount("request") > 1) return // the app's handler is attached and answers
+    response.writeHead(503, { "content-type": "text/plain; charset=utf-8", "retry-after": "1", connection: "close" })
+    response.end("starting or stopping\n")
+  })
+  return server
+}
 
 const announce = Layer.effectDiscard(Effect.gen(function*() {
   const server = yield* HttpServer.HttpServer
@@ -41,8 +61,10 @@ const announce = Layer.effectDiscard(Effect.gen(function*() {
 }))
 
 // Paths are matched case-sensitively (`/METRICS` is not `/metrics`); duplicate and trailing slashes are ignored.
-const server = HttpRouter.serve(layer, { disableLogger: true, disableListenLog: true, routerConfig: { caseSensitive: true } }).pipe(
-  Layer.merge(announce),
+// Built in this order: the services, then the server listens, then the routes are attached, then the announcement
+// ("serving" means it: a client that waits for the line is answered). Released in reverse.
+const server = announce.pipe(
+  Layer.provide(HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true, routerConfig: { caseSensitive: true } })),
   Layer.provide(Layer.unwrap(Effect.gen(function*() {
     const limits = yield* ServerLimitsConfig
     // Node's limits, set deliberately: slow or oversized clients are cut off, idle sockets closed.
@@ -55,13 +77,14 @@ const server = HttpRouter.serve(layer, { disableLogger: true, disableListenLog: 
         connectionsCheckingInterval: Math.max(50, Math.min(1000, Duration.toMillis(limits.headersTimeout) / 2))
       })
       server.keepAliveTimeout = Duration.toMillis(limits.keepAliveTimeout)
-      return server
+      return answerEarlyRequests(server)
     }
     return NodeHttpServer.layerConfig(makeServer, {
       ...ListenConfig,
       gracefulShutdownTimeout: Config.succeed(Duration.seconds(5))
     })
-  })))
+  }))),
+  Layer.provideMerge(services)
 )
 
-export const Percore = { layer, services, server } as const
+export const Percore = { layer, services, routes, server, answerEarlyRequests } as const

@@ -17,6 +17,7 @@ import parsePrometheusTextFormat from "parse-prometheus-text-format"
 import { Percore } from "../src/Percore.ts"
 import { Aggregate } from "../src/services/Aggregate.ts"
 import { DataPlane } from "../src/services/DataPlane.ts"
+import { freePort, repoRoot, spawnChild } from "./support/e2e.ts"
 import { until } from "./support/until.ts"
 
 const FIXTURE = "test/fixtures/http-core.ts"
@@ -486,4 +487,38 @@ describe("scrape freshness", () => {
         PERCORE_SCRAPE_FLUSH_WAIT: "5 seconds"
       })))
     }))
+})
+
+describe("the real process while it starts", () => {
+  // Node starts listening before the routes are attached, and holds a request nobody listens for forever: every
+  // request from the first accepted connection on must be answered (503 + Retry-After until percore's handler
+  // is attached), never held.
+  it.live("every request is answered from the first accepted connection on: 503 until the handler is attached", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort
+      const child = yield* spawnChild("percore", process.execPath, ["src/main.ts"], {
+        cwd: repoRoot,
+        env: { ...process.env, PERCORE_HOST: "127.0.0.1", PERCORE_PORT: String(port), PERCORE_CORES: "2" }
+      })
+      const statuses: Array<number> = []
+      const deadline = Date.now() + 20_000
+      while (!statuses.includes(200)) {
+        if (Date.now() > deadline || child.exited() !== undefined) return assert.fail(`no 200 from /healthz: ${child.describe()}`)
+        const answer = yield* Effect.promise(() =>
+          fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(5_000) }).then(
+            (r) => ({ status: r.status, retryAfter: r.headers.get("retry-after") }),
+            (e: unknown) => ({ status: -1, retryAfter: null, error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) })
+          )
+        )
+        if (answer.status === -1) {
+          // Refused (not listening yet) is fine; a request the server accepted and never answered is not.
+          assert.notInclude("error" in answer ? answer.error : "", "TimeoutError", `a request was held: ${child.describe()}`)
+          yield* Effect.sleep("2 millis")
+          continue
+        }
+        statuses.push(answer.status)
+        assert.include([200, 503], answer.status)
+        if (answer.status === 503) assert.strictEqual(answer.retryAfter, "1")
+      }
+    }), 40_000)
 })

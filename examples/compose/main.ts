@@ -25,14 +25,19 @@ const AppRoutes = HttpRouter.add(
   })
 )
 
-const Server = NodeHttpServer.layerConfig(() => createServer(), {
+// answerEarlyRequests: a request that arrives before the routes are attached gets 503 + Retry-After, not silence.
+const Server = NodeHttpServer.layerConfig(() => Percore.answerEarlyRequests(createServer()), {
   host: Config.String("APP_HOST").pipe(Config.withDefault("127.0.0.1")),
   port: Config.Port("APP_PORT").pipe(Config.withDefault(3000)),
   gracefulShutdownTimeout: Config.succeed(Duration.seconds(5))
 })
 
-// The app's routes and percore's, served by one router on one server.
-const App = HttpRouter.serve(Layer.mergeAll(AppRoutes, Percore.layer)).pipe(Layer.provide(Server))
+// The app's routes and percore's, served by one router on one server. percore's services start first, so the
+// server listens once they are up (`HttpRouter.serve(Layer.mergeAll(AppRoutes, Percore.layer))` works too).
+const App = HttpRouter.serve(Layer.mergeAll(AppRoutes, Percore.routes)).pipe(
+  Layer.provide(Server),
+  Layer.provide(Percore.services)
+)
 
 NodeRuntime.runMain(Layer.launch(App), {
   // A stop that was asked for (SIGINT / SIGTERM) is a success: exit 0 rather than 130.
