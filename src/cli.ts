@@ -15,6 +15,7 @@ const DurationInput = Schema.String.pipe(
 )
 const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 const PortNumber = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
+const NiceValue = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 19 }))
 
 const flags = {
   cores: Flag.Int("cores").pipe(Flag.withSchema(NonNegativeInt), Flag.withDescription("data-plane cores (worker threads) to spawn [PERCORE_CORES]"), Flag.optional),
@@ -25,6 +26,11 @@ const flags = {
   ringCapacity: Flag.Int("ring-capacity").pipe(Flag.withSchema(NonNegativeInt), Flag.withDescription("samples per core ring [PERCORE_RING_CAPACITY]"), Flag.optional),
   drainInterval: Flag.String("drain-interval").pipe(Flag.withSchema(DurationInput), Flag.withDescription("how often rings are drained, e.g. \"10 millis\" [PERCORE_DRAIN_INTERVAL]"), Flag.optional),
   flushInterval: Flag.String("flush-interval").pipe(Flag.withSchema(DurationInput), Flag.withDescription("how often cores publish coalesced updates [PERCORE_FLUSH_INTERVAL]"), Flag.optional),
+  controlPlaneNice: Flag.Int("control-plane-nice").pipe(
+    Flag.withSchema(NiceValue),
+    Flag.withDescription("Linux nice value (0-19) of the control-plane thread; cores keep theirs, 0 turns this off [PERCORE_CONTROL_PLANE_NICE, default 10]"),
+    Flag.optional
+  ),
   authTokenFile: Flag.File("auth-token-file", { mustExist: true }).pipe(Flag.withDescription("file holding the bearer token required on the metrics path [PERCORE_AUTH_TOKEN]"), Flag.optional)
 }
 
@@ -41,6 +47,7 @@ const percore = Command.make("percore", flags, (options) => {
   set("PERCORE_RING_CAPACITY", options.ringCapacity)
   set("PERCORE_DRAIN_INTERVAL", options.drainInterval)
   set("PERCORE_FLUSH_INTERVAL", options.flushInterval)
+  set("PERCORE_CONTROL_PLANE_NICE", options.controlPlaneNice)
   set("PERCORE_AUTH_TOKEN", Option.map(options.authTokenFile, (path) => readFileSync(path, "utf8").trim()))
   const env = { ...process.env, ...overlay } as Record<string, string>
   return Layer.launch(Percore.server).pipe(Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env }))))

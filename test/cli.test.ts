@@ -18,7 +18,7 @@ describe("percore CLI", () => {
   it("--help lists every flag with its environment variable, and exits 0", () => {
     const { status, stdout } = cli(["--help"])
     assert.strictEqual(status, 0)
-    for (const flag of ["--cores", "--port", "--host", "--worker", "--ring-capacity", "--drain-interval", "--auth-token-file", "--version"]) {
+    for (const flag of ["--cores", "--port", "--host", "--worker", "--ring-capacity", "--drain-interval", "--auth-token-file", "--control-plane-nice", "--version"]) {
       assert.include(stdout, flag)
     }
     assert.include(stdout, "PERCORE_CORES")
@@ -36,6 +36,7 @@ describe("percore CLI", () => {
       [["--cores", "-1"], /--cores/],
       [["--port", "70000"], /--port/],
       [["--drain-interval", "soon"], /duration/],
+      [["--control-plane-nice", "20"], /--control-plane-nice/],
       [["--auth-token-file", "/nonexistent/token"], /auth-token-file/],
       [["--bogus"], /Unrecognized flag: --bogus/]
     ]

@@ -12,18 +12,22 @@
  * - Closing the scope signals stop in shared memory (`core.stopping`), waits `stopGrace`, terminates what is
  *   left, and drains every ring one last time: everything a core recorded before the stop is kept.
  *
+ * Cores are started by a launcher thread when the control plane lowers its own priority
+ * (`PERCORE_CONTROL_PLANE_NICE`, Linux), so they keep the normal priority; see CoreThreads.ts.
+ *
  * Host apps that spawn their own workers use `allocateCore()`: it returns buffers to pass as
  * `workerData.percore`, and the core's ring is drained like any other until `releaseCore()`.
  */
+import process from "node:process"
 import { pathToFileURL } from "node:url"
 import { inspect } from "node:util"
 import { resolve as resolvePath } from "node:path"
-import { Worker } from "node:worker_threads"
 import { Cause, Context, Duration, Effect, Fiber, Layer, Schedule, Schema } from "effect"
 import { MetricKind, SelfMetric } from "../domain/index.ts"
 import { allocateCoreBuffers, type CoreBuffers, type CoreSettings } from "../core/CoreBuffers.ts"
 import { Aggregate } from "./Aggregate.ts"
 import { CoreChannel, type CoreState } from "./CoreChannel.ts"
+import { type CoreSpawner, type CoreThread, directSpawner, lowerThreadPriority, startLauncher } from "./CoreThreads.ts"
 import { Drainer } from "./Drainer.ts"
 import { PercoreConfig } from "./PercoreConfig.ts"
 
@@ -75,7 +79,7 @@ export class DataPlane extends Context.Service<DataPlane, {
       }
       const sizes = { ringCapacity: config.ringCapacity, logBytes: config.internLogBytes }
       const moduleUrl = config.worker === "" ? demoModule : pathToFileURL(resolvePath(config.worker)).href
-      const live = new Map<number, { channel: CoreChannel; worker: Worker | undefined; restarts: number }>()
+      const live = new Map<number, { channel: CoreChannel; worker: CoreThread | undefined; restarts: number }>()
       let stopping = false
       let nextHostCore = Math.max(config.cores, 0)
 
@@ -94,7 +98,7 @@ export class DataPlane extends Context.Service<DataPlane, {
           const entry = live.get(core)
           const restarts = entry === undefined || entry.worker === undefined ? 0 : entry.restarts + 1
           if (restarts > 0) self.restarts.value++
-          const worker = new Worker(workerEntry, {
+          const worker = spawner.spawn(workerEntry, {
             workerData: { percore: buffers, percoreWorker: { moduleUrl } },
             name: `percore-core-${core}`
           })
@@ -113,7 +117,7 @@ export class DataPlane extends Context.Service<DataPlane, {
             worker.on("error", (e) => {
               error = e
             })
-            worker.on("exit", (code) => resume(Effect.succeed({ finished, error, code })))
+            worker.on("exit", (code: number) => resume(Effect.succeed({ finished, error, code })))
           })
           self.up.value = 0
           // The core flushed before it ended (or was terminated): take everything it published.
@@ -142,12 +146,29 @@ export class DataPlane extends Context.Service<DataPlane, {
         )
       }
 
+      // The launcher starts before the control plane lowers its priority, and stops after the cores (finalizers
+      // run in reverse order of registration).
+      const lowerPriority = config.cores > 0 && config.controlPlaneNice > 0 && process.platform === "linux"
+      const spawner: CoreSpawner = lowerPriority
+        ? yield* Effect.acquireRelease(
+          Effect.tryPromise({ try: () => startLauncher(), catch: (cause) => cause }).pipe(
+            Effect.tapError((cause) => Effect.logWarning("percore: the core launcher did not start; starting cores directly", cause)),
+            Effect.orElseSucceed(() => directSpawner)
+          ),
+          (spawner) => Effect.promise(() => spawner.close())
+        )
+        : directSpawner
+
       const supervisors: Array<Fiber.Fiber<void>> = []
       for (let core = 0; core < config.cores; core++) {
         // Known (as "starting") before its thread exists, so readiness counts it from the start.
         const placeholder = new CoreChannel(allocateCoreBuffers(core, { ringCapacity: 2, logBytes: 64 }, settings), aggregate)
         live.set(core, { channel: placeholder, worker: undefined, restarts: 0 })
         supervisors.push(yield* Effect.forkScoped(supervise(core)))
+      }
+      if (spawner !== directSpawner) {
+        const nice = lowerThreadPriority(config.controlPlaneNice)
+        yield* Effect.logDebug(`percore: control-plane thread at nice ${nice}; cores at their launcher's priority`)
       }
 
       // Runs before the supervisors are interrupted (finalizers run in reverse order of registration).

@@ -13,9 +13,10 @@
  * | PERCORE_MAX_SERIES_PER_CORE | 10000 | series one core may define |
  * | PERCORE_MAX_SERIES_PER_FAMILY | 2000 | series one core may define in one family |
  * | PERCORE_INTERN_LOG_BYTES | 4194304 | shared memory for one core's series definitions |
+ * | PERCORE_CONTROL_PLANE_NICE | 10 | Linux nice value of the control-plane thread (0–19; 0 leaves it alone), so cores win when CPUs are short (see CoreThreads.ts) |
  */
 import { availableParallelism } from "node:os"
-import { Config, Duration } from "effect"
+import { Config, Duration, Schema } from "effect"
 
 export const PercoreConfig = Config.all({
   cores: Config.Int("PERCORE_CORES").pipe(Config.withDefault(Math.max(1, availableParallelism() - 1))),
@@ -27,7 +28,11 @@ export const PercoreConfig = Config.all({
   maxSeries: Config.Int("PERCORE_MAX_SERIES").pipe(Config.withDefault(100_000)),
   maxSeriesPerCore: Config.Int("PERCORE_MAX_SERIES_PER_CORE").pipe(Config.withDefault(10_000)),
   maxSeriesPerFamily: Config.Int("PERCORE_MAX_SERIES_PER_FAMILY").pipe(Config.withDefault(2_000)),
-  internLogBytes: Config.Int("PERCORE_INTERN_LOG_BYTES").pipe(Config.withDefault(4 * 1024 * 1024))
+  internLogBytes: Config.Int("PERCORE_INTERN_LOG_BYTES").pipe(Config.withDefault(4 * 1024 * 1024)),
+  controlPlaneNice: Config.schema(
+    Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 19 }, { expected: "a nice value from 0 to 19" })),
+    "PERCORE_CONTROL_PLANE_NICE"
+  ).pipe(Config.withDefault(10))
 })
 
 export type PercoreSettings = typeof PercoreConfig extends Config.Config<infer A> ? A : never
