@@ -144,10 +144,13 @@ const runAgainstModel = (capacityLog2: number, start: number, ops: ReadonlyArray
       check()
       continue
     }
-    for (let i = 0; i < op; i++) {
-      writer.record(sequence % 2 ** 24, sequence % 3, sequence)
+    // op > 0: record op samples; op < 0: append -op samples as one batch, then publish it.
+    for (let i = 0; i < Math.abs(op); i++) {
+      if (op > 0) writer.record(sequence % 2 ** 24, sequence % 3, sequence)
+      else writer.append(sequence % 2 ** 24, sequence % 3, sequence)
       undrained.push(sequence++)
     }
+    if (op < 0) writer.publish()
   }
   check()
 }
@@ -159,7 +162,7 @@ describe("TelemetryRing: model-based", () => {
     [
       Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 6 })),
       Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: starts.length - 1 })),
-      Arbitrary.array(Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 150 }))), { maxLength: 40 })
+      Arbitrary.array(Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum: -150, maximum: 150 }))), { maxLength: 40 })
     ],
     ([capacityLog2, startIndex, ops]) => runAgainstModel(capacityLog2, starts[startIndex]!, ops),
     { arbitrary: { runs: 300 } }
@@ -168,6 +171,25 @@ describe("TelemetryRing: model-based", () => {
   it("crosses the 2^32 and 2^33 position boundaries with exact books", () => {
     runAgainstModel(4, 2 ** 32 - 1000, [700, 0, 600, 0, 5000, 0, 1, 0])
     runAgainstModel(1, 2 ** 33 - 5, [3, 0, 3, 0, 100, 0])
+    runAgainstModel(4, 2 ** 32 - 1000, [-700, 0, -600, 0, -5000, 0, -1, 0])
+  })
+
+  it("appended samples stay invisible until publish(); record() publishes them too", () => {
+    const buffer = TelemetryRing.allocate(64)
+    const writer = TelemetryRing.writer(buffer)
+    const reader = TelemetryRing.reader(buffer)
+    for (let i = 0; i < 5; i++) assert.isTrue(writer.append(i, MetricKind.Counter, i))
+    assert.strictEqual(writer.recorded, 5)
+    assert.strictEqual(reader.pending(), 0)
+    assert.deepStrictEqual(drainAll(reader), [])
+    writer.publish()
+    assert.deepStrictEqual(drainAll(reader).map((s) => s.value), [0, 1, 2, 3, 4])
+    writer.append(5, MetricKind.Counter, 5)
+    writer.record(6, MetricKind.Counter, 6)
+    assert.deepStrictEqual(drainAll(reader).map((s) => s.value), [5, 6])
+    assert.isFalse(writer.append(2 ** 24, MetricKind.Counter, 1))
+    assert.strictEqual(writer.rejected, 1)
+    assert.strictEqual(reader.delivered + reader.dropped, writer.recorded)
   })
 
   it("stays exact across a consumer stall of more than 2^32 records", () => {
@@ -201,13 +223,13 @@ interface StressResult {
  * pauses. With `forceOverflow`, the consumer first waits until the producer is more than a whole ring
  * ahead, so at least one drop is certain without depending on timing.
  */
-const stress = (capacity: number, count: number, forceOverflow: boolean) =>
+const stress = (capacity: number, count: number, forceOverflow: boolean, mode: "record" | "append" = "record") =>
   Effect.callback<StressResult>((resume) => {
     const start = 2 ** 32 - 1_000_000 // cross the 32-bit boundary mid-run
     const buffer = TelemetryRing.allocate(capacity, { startPosition: start })
     const reader = TelemetryRing.reader(buffer)
     const worker = new Worker(new URL("./fixtures/ring-producer.ts", import.meta.url), {
-      workerData: { buffer, count, start: 0 }
+      workerData: { buffer, count, start: 0, mode }
     })
     let recorded: number | undefined
     let last = -1
@@ -251,6 +273,17 @@ describe("TelemetryRing: two real threads", () => {
   it.effect("small ring: drops happen, books stay exact, no torn or reordered sample", () =>
     Effect.gen(function*() {
       const result = yield* stress(64, 5_000_000, true)
+      assert.strictEqual(result.recorded, 5_000_000)
+      assert.strictEqual(result.torn, 0)
+      assert.strictEqual(result.outOfOrder, 0)
+      assert.isAbove(result.dropped, 0)
+      assert.isAbove(result.delivered, 0)
+      assert.strictEqual(result.delivered + result.dropped, result.recorded)
+    }))
+
+  it.effect("appended in random batches, each then published: drops happen, books stay exact, nothing torn", () =>
+    Effect.gen(function*() {
+      const result = yield* stress(64, 5_000_000, true, "append")
       assert.strictEqual(result.recorded, 5_000_000)
       assert.strictEqual(result.torn, 0)
       assert.strictEqual(result.outOfOrder, 0)

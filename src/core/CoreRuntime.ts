@@ -245,9 +245,10 @@ export class CoreRuntime {
       const id = list[i]!
       dirty[id] = 0
       const kind = wireKind[id]!
-      writer.record(id, kind, pending[id]!)
+      writer.append(id, kind, pending[id]!)
       if (kind !== WireKind.GaugeValue) pending[id] = 0
     }
+    writer.publish() // one publishing store per flush, not per sample
     this.dirtyCount = 0
     this.lastFlushAt = performance.now()
     Atomics.store(this.control, Control.RECORDED, writer.recorded)

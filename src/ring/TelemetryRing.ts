@@ -53,7 +53,8 @@
  *   it sees HEAD past p (case (a), ordered by HEAD). Conversely, a producer that missed the claim had
  *   stored INTENT first, so the consumer sees that INTENT and skips the slot (Dekker's argument).
  * - The consumer reads position p only after an `Atomics.load(TAIL)` that saw the producer's later
- *   `Atomics.store(TAIL, p + 1)`, which orders the producer's plain writes of p before the reads.
+ *   `Atomics.store(TAIL, p' ≥ p + 1)`, which orders the producer's plain writes of p before the reads. (`append()`
+ *   defers that store to `publish()`; the slots it writes are above TAIL, which the consumer never reads.)
  * So every slot read returns exactly the sample of its position: no torn sample, no duplicate. Every
  * position below the consumer's TAIL snapshot ends in exactly one bucket (lost before the chunk, skipped
  * as announced, or delivered), and every refused record in REFUSED, so the books are exact.
@@ -226,6 +227,40 @@ export class RingWriter {
     state[S_POSITION] = q + 1
     Atomics.store(words, TAIL + LO, q + 1) // ── publish the sample to the consumer ──
     return true
+  }
+
+  /**
+   * Like `record()`, but leaves the sample unpublished: the consumer sees it after the next `publish()` (or the
+   * next `record()`, or an `append()` that takes the slow path, which publish everything written before them).
+   * For a producer that writes a batch at once, e.g. a flush: one publishing `Atomics.store` per batch instead of
+   * one per sample. Until then the sample counts in `recorded` but not on the reader's side, so the books balance
+   * again at `publish()`. Same guarantees otherwise: never blocks, never allocates, never throws.
+   */
+  append(metricId: number, kind: number, value: number): boolean {
+    if ((metricId & ID_MASK) !== metricId || (kind & 0xff) !== kind) {
+      this.rejected++
+      return false
+    }
+    const state = this.state
+    const q = state[S_POSITION]!
+    if (q >= state[S_FAST_LIMIT]!) return this.recordSlow(q, metricId, kind, value)
+    const words = this.words
+    const slot = SLOTS + ((q & this.mask) << 2)
+    // As in record(): the slot's previous sample was consumed. The consumer reads nothing at or above TAIL.
+    words[slot] = metricId | (kind << 24)
+    words[slot + 1] = Atomics.load(words, CLOCK)
+    this.doubles[(slot >> 1) + 1] = value
+    state[S_POSITION] = q + 1
+    return true
+  }
+
+  /**
+   * Publishes every sample appended so far. Fast-path positions never leave TAIL's current HI epoch (the fast
+   * limit stops below the next one), so this is one store of LO.
+   */
+  publish(): void {
+    const state = this.state
+    state[S_TAIL_HI] = publishPosition(this.words, TAIL, state[S_POSITION]!, state[S_TAIL_HI]!) // ── publish ──
   }
 
   /**
