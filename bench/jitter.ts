@@ -34,9 +34,10 @@
  * processes took more than 15% of a CPU are counted in a WARNING note. The working thread's own CPU share
  * (`process.threadCpuUsage()` at every yield) says how much it was preempted.
  *
- * `JITTER_DEBUG=1` logs each phase to stderr. Diagnostic knob: `JITTER_CONTROL_PLANE_NICE=N` renices every thread
- * of the percore process except its core to N after start-up (not something percore does), to see what a
- * lower-priority control plane would buy.
+ * `JITTER_DEBUG=1` logs each phase to stderr. `JITTER_CONTROL_PLANE_NICE=N` runs percore with
+ * `PERCORE_CONTROL_PLANE_NICE=N` (default: percore's own default, 10; 0 = the control plane at the cores' priority),
+ * to see what the lower-priority control plane buys. The notes report the nice value the control-plane thread and
+ * the core thread actually ran at (from /proc).
  *
  * Clean-up: every child is tracked and SIGKILLed on the way out (finally, process exit, SIGINT/SIGTERM in CLI mode);
  * if the bench itself is SIGKILLed, the storm process exits when its stdin closes and each side stops on its own at
@@ -80,7 +81,7 @@ interface Plan {
   readonly steps: number
   readonly yieldEvery: number
   readonly nice: number
-  /** Diagnostic (JITTER_CONTROL_PLANE_NICE): renice every thread of the percore process but its core to this. */
+  /** JITTER_CONTROL_PLANE_NICE: percore's PERCORE_CONTROL_PLANE_NICE (undefined: percore's default). */
   readonly controlPlaneNice: number | undefined
 }
 
@@ -321,6 +322,8 @@ interface SideRun {
   readonly scrapedIterations: number
   /** Problems seen: a /metrics that did not answer 200 after a storm or at the end, warnings in the side's output. */
   readonly problems: ReadonlyArray<string>
+  /** percore: the nice values its threads ran at, e.g. "control plane 10, core 0" (Linux; undefined elsewhere). */
+  readonly priorities?: string | undefined
 }
 
 const plannedSeconds = (plan: Plan): number =>
@@ -403,15 +406,19 @@ const scrapedCounter = (text: string): number => {
   return match === null ? Number.NaN : Number(match[1])
 }
 
-/**
- * Diagnostic only: gives every thread of the percore process except its core thread(s) the nice value `nice`
- * (Linux: `setpriority` on a thread id changes that thread alone), so the scheduler preempts the control plane
- * rather than a core when the two CPUs are oversubscribed.
- */
-const reniceControlPlane = (pid: number, nice: number): void => {
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim()
-    if (!comm.startsWith("percore-core")) os.setPriority(Number(tid), nice)
+/** The nice values of percore's control-plane thread (thread id = pid) and core threads, from /proc (Linux). */
+const prioritiesOf = (pid: number): string | undefined => {
+  try {
+    const niceOf = (tid: string): number => {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8")
+      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19 - 3])
+    }
+    const cores = readdirSync(`/proc/${pid}/task`)
+      .filter((tid) => readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").startsWith("percore-core"))
+      .map(niceOf)
+    return `control plane ${niceOf(String(pid))}, core ${cores.join("/")}`
+  } catch {
+    return undefined
   }
 }
 
@@ -427,6 +434,7 @@ const runSide = async (side: SideName, plan: Plan, dir: string): Promise<SideRun
   let stormer: Child | undefined
   try {
     let base: string | undefined
+    let priorities: string | undefined
     if (side === "percore") {
       const port = await freePort()
       child = startChild(side, process.execPath, [MAIN], {
@@ -434,12 +442,13 @@ const runSide = async (side: SideName, plan: Plan, dir: string): Promise<SideRun
         PERCORE_HOST: "127.0.0.1",
         PERCORE_PORT: String(port),
         PERCORE_CORES: "1",
-        PERCORE_WORKER: CORE_MODULE
+        PERCORE_WORKER: CORE_MODULE,
+        ...(plan.controlPlaneNice === undefined ? {} : { PERCORE_CONTROL_PLANE_NICE: String(plan.controlPlaneNice) })
       })
       base = `http://127.0.0.1:${port}`
       const target = child
       await waitUntil(target, async () => (await get(`${base}/readyz`)).status === 200, 30_000)
-      if (plan.controlPlaneNice !== undefined && target.process.pid !== undefined) reniceControlPlane(target.process.pid, plan.controlPlaneNice)
+      if (target.process.pid !== undefined) priorities = prioritiesOf(target.process.pid)
     } else if (side === "reference") {
       child = startChild(side, process.execPath, [REFERENCE_SCRIPT], env)
       await child.nextLine(hasType("started"), 30_000)
@@ -498,7 +507,7 @@ const runSide = async (side: SideName, plan: Plan, dir: string): Promise<SideRun
     const logged = child.output().split("\n").filter((l) => /\b(WARN|ERROR|FATAL)\b|Error:/.test(l)).slice(0, 3)
     if (logged.length > 0) problems.push(`its output: ${logged.map((l) => l.trim().slice(0, 200)).join(" | ")}`)
     const { iterations, cpu } = readSamples(readFileSync(out))
-    return { side, windows: windows.map((w) => cut(iterations, cpu, w, side)), scrapedIterations, problems }
+    return { side, windows: windows.map((w) => cut(iterations, cpu, w, side)), scrapedIterations, problems, priorities }
   } finally {
     for (const c of [stormer, child]) if (c !== undefined && isRunning(c.process)) c.process.kill("SIGKILL")
   }
@@ -631,12 +640,9 @@ export const jitterBench = async (options: BenchmarkOptions): Promise<BenchmarkR
       `p50 no scraping: percore ${pq.detail?.["p50"]} µs, prom-client ${cq.detail?.["p50"]} µs, reference ${ref.detail?.["p50"]} µs. ` +
       `The reference runs the same loop (same yields) with no metrics and no server, in its own process, before the two sides: ` +
       `its p99 is what this machine does to a busy thread by itself.`,
-    ...(plan.controlPlaneNice === undefined ? [] : [
-      `DIAGNOSTIC RUN: every thread of the percore process except the core was reniced to ${plan.controlPlaneNice} (JITTER_CONTROL_PLANE_NICE); ` +
-      `percore does not do this by itself.`
-    ]),
-    `percore: the real process (node src/main.ts, PERCORE_CORES=1, PERCORE_WORKER=bench/support/jitter-core.ts, default settings incl. ` +
-      `PERCORE_MAX_SCRAPES_IN_FLIGHT=8). prom-client: one thread doing the work and serving register.metrics() (bench/support/jitter-promclient.ts). ` +
+    `percore: the real process (node src/main.ts, PERCORE_CORES=1, PERCORE_WORKER=bench/support/jitter-core.ts, ` +
+      `${plan.controlPlaneNice === undefined ? "default settings" : `PERCORE_CONTROL_PLANE_NICE=${plan.controlPlaneNice} (JITTER_CONTROL_PLANE_NICE), otherwise default settings`} incl. ` +
+      `PERCORE_MAX_SCRAPES_IN_FLIGHT=8; thread priorities (nice): ${percore.priorities ?? "not read (not Linux)"}). prom-client: one thread doing the work and serving register.metrics() (bench/support/jitter-promclient.ts). ` +
       `One side at a time, each its own process; the bench's thread only sleeps during windows.`,
     `Load generator: autocannon in its own process (one per side, started during the warm-up; one storm per round) ${plan.nice > 0 && niceBinary() !== undefined ? `under nice -n ${plan.nice}` : "at normal priority"} ` +
       `(it still takes whatever CPU the side leaves idle; JITTER_STORM_NICE=0 runs it at normal priority). ` +
