@@ -70,11 +70,14 @@ export class Drainer extends Context.Service<Drainer, {
       const drainNow = permit.withPermit(drainAll)
 
       // Early wake-ups: the producer notifies when its ring crosses half full.
+      // The count is read before each drain: a wake-up signalled while that drain runs (the ring crossed half
+      // full again) then ends the next wait at once instead of waiting for the one after it.
       const wakeLoop = (channel: CoreChannel) =>
         Effect.gen(function*() {
+          let seen = channel.reader.wakeCount()
           while (true) {
-            const seen = channel.reader.wakeCount()
             const woke = yield* Effect.promise(() => channel.reader.waitForWake(seen, 1000))
+            seen = channel.reader.wakeCount()
             if (woke !== "timed-out") yield* drainNow
           }
         })
