@@ -115,8 +115,9 @@ describe("TelemetryRing: contract", () => {
 })
 
 /**
- * Reference model: an unbounded log of records; a drain delivers the last `capacity` undrained ones
- * and counts the rest as dropped. Single-threaded, so the ring must match it exactly.
+ * Reference model: an unbounded log of records; a drain delivers the newest undrained ones — all of them, or
+ * after an overflow the last `capacity` less at most window − 1 (see OVERWRITE_WINDOW) — in order, and counts the
+ * rest as dropped. Single-threaded, so the ring must match it exactly.
  */
 const runAgainstModel = (capacityLog2: number, start: number, ops: ReadonlyArray<number>): void => {
   const capacity = 2 ** capacityLog2
@@ -132,7 +133,11 @@ const runAgainstModel = (capacityLog2: number, start: number, ops: ReadonlyArray
       assert.strictEqual(s.kind, s.value % 3)
       return s.value
     })
-    const expected = undrained.slice(-capacity)
+    // Overflowed: the newest `capacity` samples, less up to window - 1 of the oldest of them (the producer announces
+    // a window of positions it may overwrite; the consumer counts those as dropped). Otherwise: all of them.
+    const window = Math.max(1, Math.min(1024, capacity >> 3))
+    const fewest = undrained.length > capacity ? capacity - (window - 1) : undrained.length
+    const expected = undrained.slice(-Math.max(got.length, fewest))
     modelDropped += undrained.length - expected.length
     undrained = []
     assert.deepStrictEqual(got, expected)
@@ -278,6 +283,18 @@ describe("TelemetryRing: two real threads", () => {
       assert.strictEqual(result.outOfOrder, 0)
       assert.isAbove(result.dropped, 0)
       assert.isAbove(result.delivered, 0)
+      assert.strictEqual(result.delivered + result.dropped, result.recorded)
+    }))
+
+  // Claimed chunks (1024 slots) a quarter of the ring, overwrite windows (512 positions) an eighth: claims and windows
+  // overlap partially, the case where the producer may write only the position its check covered.
+  it.effect("4096-slot ring: partial overlaps of claims and overwrite windows, books exact, nothing torn", () =>
+    Effect.gen(function*() {
+      const result = yield* stress(4096, 5_000_000, true)
+      assert.strictEqual(result.recorded, 5_000_000)
+      assert.strictEqual(result.torn, 0)
+      assert.strictEqual(result.outOfOrder, 0)
+      assert.isAbove(result.dropped, 0)
       assert.strictEqual(result.delivered + result.dropped, result.recorded)
     }))
 

@@ -8,7 +8,10 @@
  * and there is never a second of either: `writer()` / `reader()` claim the role in shared memory and
  * throw if it is taken. The producer never blocks, never allocates and never throws: when the ring
  * is full it overwrites the oldest unread sample — except a sample the consumer is copying at that very
- * moment (its chunk is "claimed"): then the new sample is dropped instead. Every loss is counted, exactly:
+ * moment (its chunk is "claimed"): then the new sample is dropped instead. Overwriting is announced a window of
+ * positions at a time (up to 1024, at most capacity / 8: one announcement instead of one per sample, so the
+ * producer stays fast exactly when it is overrunning), and the consumer counts the whole window's old samples as
+ * lost, so up to that many more of the oldest unread samples are dropped. Every loss is counted, exactly:
  * `reader.delivered + reader.dropped + reader.pending() === writer.recorded`, for any interleaving and
  * any consumer stall (positions are 53-bit; see "Positions").
  *
@@ -16,7 +19,7 @@
  * ```
  *   0  header (written once by allocate)   MAGIC | VERSION | CAPACITY | WRITER_CLAIMED | READER_CLAIMED
  *  64  TAIL    (producer)   LO | HI | SEQ   published end of written samples
- * 128  INTENT  (producer)   LO | HI | SEQ   "the sample at position INTENT-1-C is being overwritten"
+ * 128  INTENT  (producer)   LO | HI | SEQ   "samples at positions below INTENT-C may be overwritten now"
  * 192  HEAD    (consumer)   LO | HI | SEQ   everything below HEAD has been read
  * 256  CLOCK   (ticker)     wall-clock ms mod 2^32 (see clock.ts)
  * 320  WAKE    (producer)   bumped + notified when the ring crosses half full
@@ -43,15 +46,19 @@
  * no payload access ever races (no two accesses to a slot unordered by happens-before, one a write):
  * - The producer writes position q into the slot of q − C. (a) If q − C < HEAD (loaded with
  *   `Atomics.load`), the consumer's reads of q − C happened before its `Atomics.store(HEAD)`, which
- *   synchronizes with that load. (b) Otherwise it first stores INTENT = q + 1, then loads CLAIM (and
- *   HEAD again); if q − C is inside [HEAD, CLAIM) it drops the sample (REFUSED++) and writes nothing.
+ *   synchronizes with that load. (b) Otherwise, unless q is inside a window announced before, it announces
+ *   a window: stores INTENT = A ≥ q + 1 (up to q + 1024), then loads CLAIM (and HEAD again). If [HEAD, CLAIM)
+ *   does not overlap the window's old positions [q − C, A − C), every position below A may be written
+ *   without further checks; if it does, only q may, and only if q − C is outside [HEAD, CLAIM); otherwise
+ *   the producer drops the sample (REFUSED++) and writes nothing.
  * - The consumer copies a chunk [p0, end) only after storing CLAIM = end and then loading INTENT; it
  *   skips (counts as lost) every position below INTENT − C and copies the rest with plain reads.
- *   For a copied position p ≥ INTENT − C, the producer's INTENT store for p + C comes after the
- *   consumer's INTENT load in the single total order of SC atomics, so the producer's following CLAIM
- *   load comes after the consumer's CLAIM store and sees the claim: it does not write that slot until
+ *   For a copied position p ≥ INTENT − C, the producer's INTENT store of a window covering p + C comes
+ *   after the consumer's INTENT load in the single total order of SC atomics, so the producer's following
+ *   CLAIM load comes after the consumer's CLAIM store and sees the claim: it does not write that slot until
  *   it sees HEAD past p (case (a), ordered by HEAD). Conversely, a producer that missed the claim had
- *   stored INTENT first, so the consumer sees that INTENT and skips the slot (Dekker's argument).
+ *   stored INTENT first, so the consumer sees that INTENT and skips the slot (Dekker's argument). INTENT
+ *   only grows, so a window stays announced to every later claim.
  * - The consumer reads position p only after an `Atomics.load(TAIL)` that saw the producer's later
  *   `Atomics.store(TAIL, p' ≥ p + 1)`, which orders the producer's plain writes of p before the reads. (`append()`
  *   defers that store to `publish()`; the slots it writes are above TAIL, which the consumer never reads.)
@@ -94,6 +101,12 @@ export const MAX_CAPACITY = 1 << 24
 export const MAX_METRIC_ID = ID_MASK
 /** Samples are copied and validated in chunks of this many slots (bounded staging, early skipping). */
 const CHUNK = 1024
+/**
+ * When overwriting, the producer announces this many positions per INTENT store (at most capacity / 8): one
+ * store and two loads per window instead of per sample. The consumer counts an announced sample as lost even
+ * if it is overwritten a little later, which under overwriting it is anyway.
+ */
+const OVERWRITE_WINDOW = 1024
 /** A seqlock reader gives up after this many tries (only if a peer died inside its 4-store section). */
 const SEQLOCK_TRIES = 1 << 20
 
@@ -172,6 +185,8 @@ export class RingWriter {
   private readonly mask: number
   private readonly capacity: number
   private readonly half: number
+  /** Positions announced per INTENT store when overwriting (see recordSlow). */
+  private readonly overwriteWindow: number
   // Producer-private numeric state in a typed array: exact doubles, no boxing, no allocation.
   private readonly state: Float64Array
   /** Records refused because metricId or kind was out of range (they are not "recorded"). */
@@ -185,16 +200,20 @@ export class RingWriter {
     this.capacity = capacity
     this.mask = capacity - 1
     this.half = capacity / 2
+    this.overwriteWindow = Math.max(1, Math.min(OVERWRITE_WINDOW, capacity >> 3))
     const position = loadPosition(words, TAIL)
     const head = loadPosition(words, HEAD)
-    this.state = new Float64Array(9)
+    this.state = new Float64Array(11)
     this.state[S_POSITION] = position
     this.state[S_START] = position
     this.state[S_CACHED_HEAD] = head
     this.state[S_WOKEN_AT_HEAD] = -1
     this.state[S_TAIL_HI] = Math.floor(position / TWO_POW_32)
     this.state[S_FAST_LIMIT] = Math.min(head + this.half, (this.state[S_TAIL_HI]! + 1) * TWO_POW_32 - 1)
-    this.state[S_INTENT_HI] = Math.floor(loadPosition(words, INTENT) / TWO_POW_32)
+    const intent = loadPosition(words, INTENT)
+    this.state[S_INTENT] = intent
+    this.state[S_ANNOUNCED] = intent
+    this.state[S_INTENT_HI] = Math.floor(intent / TWO_POW_32)
     this.state[S_REFUSED] = loadPosition(words, REFUSED)
     this.state[S_REFUSED_HI] = Math.floor(this.state[S_REFUSED]! / TWO_POW_32)
   }
@@ -271,6 +290,7 @@ export class RingWriter {
   private recordSlow(q: number, metricId: number, kind: number, value: number): boolean {
     const words = this.words
     const state = this.state
+    const capacity = this.capacity
     const loaded = loadPosition(words, HEAD)
     // A consumer stuck inside its seqlock section: keep the older (smaller, hence safe) cached HEAD.
     const head = Number.isNaN(loaded) ? state[S_CACHED_HEAD]! : loaded
@@ -283,21 +303,29 @@ export class RingWriter {
     const slot = SLOTS + ((q & this.mask) << 2)
     const clock = Atomics.load(words, CLOCK)
     const word0 = metricId | (kind << 24)
-    if (q >= head + this.capacity) {
-      // Overwriting an unread sample. Announce it, then look for the consumer's claim (Dekker-style:
-      // INTENT store, CLAIM load here; CLAIM store, INTENT load there). A claimed slot is being read:
-      // this sample is dropped instead (and counted), so no write ever races with the consumer's copy.
-      state[S_INTENT_HI] = publishPosition(words, INTENT, q + 1, state[S_INTENT_HI]!)
+    if (q >= head + capacity && q >= state[S_ANNOUNCED]!) {
+      // Overwriting unread samples, beyond what was announced. Announce a window of positions at once (INTENT:
+      // "positions below INTENT - C may be overwritten"), then look for the consumer's claim (Dekker-style: INTENT
+      // store, CLAIM load here; CLAIM store, INTENT load there). Every later claim sees the announcement and skips
+      // the window's old samples; an earlier claim is seen here. If it overlaps the window, only q is written, and
+      // only if its slot is outside the claim: a claimed slot is being read, so this sample is dropped instead
+      // (and counted). No write ever races with the consumer's copy.
+      const announce = Math.max(state[S_INTENT]!, q + this.overwriteWindow)
+      state[S_INTENT] = announce
+      state[S_INTENT_HI] = publishPosition(words, INTENT, announce, state[S_INTENT_HI]!)
       const claimed = loadPosition(words, CLAIM)
-      if (!(q - this.capacity >= claimed) && !(q - this.capacity < loadPosition(words, HEAD))) {
+      const reading = loadPosition(words, HEAD)
+      const overlaps = !(claimed <= q - capacity) && !(reading >= announce - capacity) // NaN: assume it does
+      if (overlaps && !(q - capacity >= claimed) && !(q - capacity < reading)) {
         state[S_REFUSED] = state[S_REFUSED]! + 1
         state[S_REFUSED_HI] = publishPosition(words, REFUSED, state[S_REFUSED]!, state[S_REFUSED_HI]!)
         state[S_FAST_LIMIT] = q // stay on the slow path
         return true
       }
+      state[S_ANNOUNCED] = overlaps ? q + 1 : announce
     }
-    // Either the slot's old sample was consumed (HEAD), or it is unclaimed and announced (INTENT):
-    // no read of this slot can be concurrent with these plain writes.
+    // The slot's old sample was consumed (HEAD), or it is announced and unclaimed (INTENT): no read of this slot
+    // can be concurrent with these plain writes.
     words[slot] = word0
     words[slot + 1] = clock
     this.doubles[(slot >> 1) + 1] = value
@@ -305,9 +333,10 @@ export class RingWriter {
     state[S_POSITION] = next
     state[S_TAIL_HI] = publishPosition(words, TAIL, next, state[S_TAIL_HI]!) // ── publish ──
     const nextEpoch = (state[S_TAIL_HI]! + 1) * TWO_POW_32
-    const plainLimit = state[S_WOKEN_AT_HEAD] === head ? head + this.capacity : head + this.half
-    // Fast path while next < limit: the slot is provably free and the HI word cannot change.
-    state[S_FAST_LIMIT] = Math.min(plainLimit, nextEpoch - 1)
+    const plainLimit = state[S_WOKEN_AT_HEAD] === head ? head + capacity : head + this.half
+    // Fast path while next < limit: the slot is provably free (consumed, or announced and unclaimed) and the HI
+    // word cannot change. (Past head + half the slow path also runs once to wake the consumer.)
+    state[S_FAST_LIMIT] = Math.min(Math.max(plainLimit, state[S_ANNOUNCED]!), nextEpoch - 1)
     return true
   }
 }
@@ -322,6 +351,8 @@ const S_TAIL_HI = 5
 const S_INTENT_HI = 6
 const S_REFUSED = 7 // samples dropped at once because their slot's old sample was being read
 const S_REFUSED_HI = 8
+const S_INTENT = 9 // the INTENT this writer last published
+const S_ANNOUNCED = 10 // positions below it may overwrite their slot's unread sample without further checks
 
 /**
  * The consumer side. `drain()` copies published samples into a private staging area with
