@@ -2,10 +2,11 @@
  * Off-thread benchmark: getting samples off the recording threads into one control-plane aggregate.
  *
  * N producer threads (N = 1 … min(4, availableParallelism())) feed the main thread, at full speed and at fixed
- * rates per producer (100 k/s, 1 M/s, 10 M/s; busy-wait pacing in batches of ≤ 64 samples). Five competitors
+ * rates per producer (100 k/s, 1 M/s, 10 M/s; busy-wait pacing in batches of ≤ 64 samples). Six competitors
  * carry the same samples (id of 100 series round robin, kind, value, timestamp) into the same aggregation work
  * (a sum per id): percore handles (real `CoreRuntime` → real `CoreChannel` → real `AggregateState`, 10 ms
- * drains), the raw percore ring drained every 10 ms and every 1 ms, `postMessage` per sample, and `postMessage`
+ * drains), the raw percore ring drained every 10 ms and every 1 ms (each also at once when a ring crosses half full,
+ * as the Drainer does), the raw ring with a publish per 1000 samples, `postMessage` per sample, and `postMessage`
  * of 1000-sample `Float64Array`s, transferred. See `support/offthread-lab.ts` (control plane) and `support/offthread-producer.ts`
  * (producers) for the method; the competitors run interleaved, trial by trial, in every round.
  *
@@ -48,8 +49,8 @@ import {
 } from "./support/offthread-lab.ts"
 import { isProducerData, runProducer } from "./support/offthread-producer.ts"
 
-const ORDER: ReadonlyArray<CompetitorId> = ["handles", "ring10", "ring1", "message", "batched"]
-const PERCORE: ReadonlyArray<CompetitorId> = ["handles", "ring10", "ring1"]
+const ORDER: ReadonlyArray<CompetitorId> = ["handles", "ring10", "ring1", "ringBatch", "message", "batched"]
+const PERCORE: ReadonlyArray<CompetitorId> = ["handles", "ring10", "ring1", "ringBatch"]
 const FULL_SPEED = 0
 const FIXED_RATES = [100_000, 1_000_000, 10_000_000] as const
 /** Targets (see the module comment). */

@@ -3,7 +3,8 @@
  * even when it is not a power of two) into ONE control-plane thread, at full speed and at 1 M samples/s per
  * producer. percore handles (real CoreRuntime → CoreChannel → AggregateState, 10 ms drains) against the raw
  * percore ring drained every 1 ms (the cadence of the 16-core reference table in
- * shared/design/baselines.md) and batched `postMessage` (1000-sample `Float64Array`s, transferred). Method,
+ * shared/design/baselines.md), the raw ring with a publish per 1000 samples, and batched `postMessage`
+ * (1000-sample `Float64Array`s, transferred). Method,
  * sample content and figures as in `bench/offthread.ts` (`support/offthread-lab.ts`, `support/offthread-producer.ts`).
  *
  * The point is where the single control-plane thread saturates: the notes name, per competitor and rate, the
@@ -51,7 +52,7 @@ import {
 } from "./support/offthread-lab.ts"
 import { isProducerData, runProducer } from "./support/offthread-producer.ts"
 
-const ORDER: ReadonlyArray<CompetitorId> = ["handles", "ring1", "batched"]
+const ORDER: ReadonlyArray<CompetitorId> = ["handles", "ring1", "ringBatch", "batched"]
 const FULL_SPEED = 0
 const RATES: ReadonlyArray<number> = [FULL_SPEED, 1_000_000]
 /** The control plane counts as saturated from this event-loop utilization or CPU share (%). */
@@ -126,7 +127,7 @@ const scalingResult = (cells: ReadonlyArray<Cell>, plan: Plan): BenchmarkResult 
   for (const cores of plan.coreCounts) {
     const at = coresLabel(cores)
     const batchedFull = find(cells, "batched", cores, FULL_SPEED)
-    for (const competitor of ["handles", "ring1"] as const) {
+    for (const competitor of ["handles", "ring1", "ringBatch"] as const) {
       const label = COMPETITORS[competitor].label
       const full = find(cells, competitor, cores, FULL_SPEED)
       if (full !== undefined && batchedFull !== undefined) {

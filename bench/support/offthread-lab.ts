@@ -8,6 +8,8 @@
  *   real `AggregateState` every 10 ms (what the Drainer does on its schedule). Delivered = the aggregate's
  *   counter totals (each `inc()` adds 1).
  * - `ring10` / `ring1`: `RingReader.drain` every 10 ms / 1 ms into a `Float64Array` sum per id.
+ * - `ringBatch`: the same ring, its producer appending and publishing every 1000 samples; drained every 10 ms.
+ * Like the Drainer, every percore competitor also drains as soon as a ring signals that it crossed half full.
  * - `message`: one `postMessage` per sample; the handler sums per id.
  * - `batched`: 1000-sample `Float64Array`s, transferred; the handler sums per id.
  *
@@ -45,7 +47,7 @@ import {
 
 // ─── competitors ─────────────────────────────────────────────────────────────────────────────────
 
-export type CompetitorId = "handles" | "ring10" | "ring1" | "message" | "batched"
+export type CompetitorId = "handles" | "ring10" | "ring1" | "ringBatch" | "message" | "batched"
 
 export interface CompetitorInfo {
   readonly label: string
@@ -59,6 +61,7 @@ export const COMPETITORS: { readonly [K in CompetitorId]: CompetitorInfo } = {
   handles: { label: "percore handles (10 ms drains)", kind: "handles", intervalMs: 10, percore: true },
   ring10: { label: "percore raw ring, 10 ms drains", kind: "ring", intervalMs: 10, percore: true },
   ring1: { label: "percore raw ring, 1 ms drains", kind: "ring", intervalMs: 1, percore: true },
+  ringBatch: { label: "percore raw ring, 1000-sample publishes", kind: "ringBatch", intervalMs: 10, percore: true },
   message: { label: "postMessage per sample", kind: "message", intervalMs: 10, percore: false },
   batched: { label: "postMessage, 1000-sample batches", kind: "batched", intervalMs: 10, percore: false }
 }
@@ -66,7 +69,7 @@ export const COMPETITORS: { readonly [K in CompetitorId]: CompetitorInfo } = {
 /** Ring capacity of every percore ring here: the default (`PERCORE_RING_CAPACITY`). */
 export const RING_CAPACITY = 65_536
 /** postMessage producers sleep while more than this many of their samples are queued (memory bound). */
-const BACKLOG_CAP: { readonly [K in ProducerKind]: number } = { handles: 0, ring: 0, message: 200_000, batched: 2_000_000 }
+const BACKLOG_CAP: { readonly [K in ProducerKind]: number } = { handles: 0, ring: 0, ringBatch: 0, message: 200_000, batched: 2_000_000 }
 
 export interface Timing {
   readonly warmupMs: number
@@ -227,6 +230,11 @@ interface Side {
   begin(cores: number, rate: number): Promise<void>
   /** The main thread's periodic work: drain and read markers (percore); nothing (postMessage). */
   tick(): void
+  /**
+   * percore: resolves when a ring of an active producer crossed half full (the Drainer's wake-up), or after
+   * `timeoutMs`. Absent: the tick waits for its interval only.
+   */
+  wake?(timeoutMs: number): Promise<unknown>
   counts(): Counts
   /** Stops the producers, takes what they published, releases per-trial workers. */
   end(): Promise<void>
@@ -237,6 +245,18 @@ const sumOf = (values: Float64Array): number => {
   let total = 0
   for (let i = 0; i < values.length; i++) total += values[i]!
   return total
+}
+
+/**
+ * Resolves when one of `readers`' rings signals half full after `seen` (their wake counts, read before the last
+ * drain, as the Drainer's wake-up fibers do), or after `timeoutMs`.
+ */
+const wakeOf = (readers: ReadonlyArray<RingReader>, seen: Int32Array, timeoutMs: number): Promise<unknown> =>
+  Promise.race(readers.map((reader, i) => reader.waitForWake(seen[i]!, timeoutMs)))
+
+/** Stores each reader's wake count into `seen` (before a drain). */
+const noteWakes = (readers: ReadonlyArray<RingReader>, seen: Int32Array): void => {
+  for (let i = 0; i < readers.length; i++) seen[i] = readers[i]!.wakeCount()
 }
 
 const cappedOf = (slots: ReadonlyArray<Slot>): number => slots.reduce((n, s) => n + Atomics.load(s.ctl, Ctl.CAPPED), 0)
@@ -280,7 +300,14 @@ class HandlesSide implements Side {
     for (let i = 0; i < cores; i++) startRun(this.slots[i]!, rate)
   }
 
+  private readonly wakesSeen = new Int32Array(64)
+
+  wake(timeoutMs: number): Promise<unknown> {
+    return wakeOf(this.channels.slice(0, this.active).map((c) => c.reader), this.wakesSeen, timeoutMs)
+  }
+
   tick(): void {
+    noteWakes(this.channels.slice(0, this.active).map((c) => c.reader), this.wakesSeen)
     for (let i = 0; i < this.active; i++) this.channels[i]!.drain()
     this.readMarkers()
   }
@@ -350,13 +377,13 @@ class RingSide implements Side {
     }
   }
 
-  static async create(workerUrl: URL, cores: number, probe: Probe): Promise<RingSide> {
+  static async create(workerUrl: URL, cores: number, probe: Probe, kind: "ring" | "ringBatch"): Promise<RingSide> {
     const slots: Array<Slot> = []
     const readers: Array<RingReader> = []
     for (let i = 0; i < cores; i++) {
       const ring = TelemetryRing.allocate(RING_CAPACITY)
       readers.push(TelemetryRing.reader(ring))
-      slots.push(await spawn(workerUrl, producerData("ring", i, { ring })))
+      slots.push(await spawn(workerUrl, producerData(kind, i, { ring })))
     }
     return new RingSide(slots, readers, probe)
   }
@@ -366,7 +393,14 @@ class RingSide implements Side {
     for (let i = 0; i < cores; i++) startRun(this.slots[i]!, rate)
   }
 
+  private readonly seen = new Int32Array(64)
+
+  wake(timeoutMs: number): Promise<unknown> {
+    return wakeOf(this.readers.slice(0, this.active), this.seen, timeoutMs)
+  }
+
   tick(): void {
+    noteWakes(this.readers.slice(0, this.active), this.seen)
     for (let i = 0; i < this.active; i++) this.readers[i]!.drain(this.sink)
     for (let i = 0; i < this.pendingCount; i++) this.probe.marker(this.pendingMarkers[i]!)
     this.pendingCount = 0
@@ -502,7 +536,8 @@ export class Lab {
     const sides = new Map<ProducerKind, Side>()
     try {
       if (kinds.has("handles")) sides.set("handles", await HandlesSide.create(workerUrl, maxCores, probe))
-      if (kinds.has("ring")) sides.set("ring", await RingSide.create(workerUrl, maxCores, probe))
+      if (kinds.has("ring")) sides.set("ring", await RingSide.create(workerUrl, maxCores, probe, "ring"))
+      if (kinds.has("ringBatch")) sides.set("ringBatch", await RingSide.create(workerUrl, maxCores, probe, "ringBatch"))
       if (kinds.has("message")) sides.set("message", new MessageSide("message", workerUrl, probe))
       if (kinds.has("batched")) sides.set("batched", new MessageSide("batched", workerUrl, probe))
     } catch (error) {
@@ -531,7 +566,7 @@ export class Lab {
       const started = performance.now()
       let previous = started
       while (last === undefined) {
-        await sleep(info.intervalMs)
+        await (side.wake === undefined ? sleep(info.intervalMs) : side.wake(info.intervalMs))
         side.tick()
         const now = performance.now()
         if (first !== undefined && now - previous > maxGapMs) maxGapMs = now - previous
@@ -803,7 +838,7 @@ export const plainFormat = (result: BenchmarkResult): string => {
 
 export const settingsNote = (): string =>
   `percore settings: ring capacity ${RING_CAPACITY} samples, core flush interval ${defaultCoreSettings.flushIntervalMs} ms ` +
-  `(allocateCoreBuffers' default), control-plane drain every 10 ms (handles, ring10) or 1 ms (ring1); producers emit 100 series ` +
+  `(allocateCoreBuffers' default), control-plane drain every 10 ms (handles, ring10, ringBatch) or 1 ms (ring1), and at once when a ring crosses half full (as the Drainer); producers emit 100 series ` +
   `round robin plus a latency marker each ~1 ms; postMessage queues are capped at ${BACKLOG_CAP.message.toLocaleString("en-US")} ` +
   `(per sample) / ${BACKLOG_CAP.batched.toLocaleString("en-US")} (batched) samples per producer, after which the producer sleeps 1 ms at a time.`
 

@@ -8,6 +8,8 @@
  * - `handles`: a real percore core (`attachCore` on buffers from `allocateCoreBuffers`), `counter.inc()` on 100
  *   counter series; the runtime coalesces and flushes (timestamps are the ring's, stamped at flush);
  * - `ring`:    `TelemetryRing.writer(buffer).record(id, kind, value)` per sample (the ring's clock stamps it);
+ * - `ringBatch`: `writer.append(id, kind, value)` per sample and `writer.publish()` every 1000 samples (and at the
+ *   end of a run): the ring's counterpart of the transferred batches, one publishing store per 1000 samples;
  * - `message`: `parentPort.postMessage({ id, kind, value, ts })` per sample;
  * - `batched`: 1000 samples of 4 doubles (id, kind, value, ts) in a `Float64Array`, transferred.
  * `ts` of the postMessage paths is the producer's clock read once per pacing batch (at most 64 samples).
@@ -34,7 +36,7 @@ import { parentPort } from "node:worker_threads"
 import type { CoreBuffers } from "../../src/core/CoreBuffers.ts"
 import { MetricKind, TelemetryRing } from "../../src/ring/index.ts"
 
-export type ProducerKind = "handles" | "ring" | "message" | "batched"
+export type ProducerKind = "handles" | "ring" | "ringBatch" | "message" | "batched"
 
 /** Data series per producer (ids 0 … SERIES − 1, round robin). */
 export const SERIES = 100
@@ -151,6 +153,52 @@ const ringRun = (ctl: Int32Array, data: ProducerData): Run => {
       produced += n
       Atomics.store(ctl, Ctl.PRODUCED, produced)
     }
+  }
+}
+
+/** Like `ringRun`, but samples (markers included) are appended and published every BATCH_SAMPLES samples. */
+const ringBatchRun = (ctl: Int32Array, data: ProducerData): Run => {
+  const writer = TelemetryRing.writer(data.ring!)
+  const markerId = MARKER_ID + data.index
+  const origin = performance.timeOrigin
+  return (rate, seq) => {
+    const perMs = rate / 1000
+    const batch = rate === 0 ? FULL_BATCH : PACED_BATCH
+    const start = performance.now()
+    let nextMarker = start
+    let produced = 0
+    let skipped = 0
+    let unpublished = 0
+    const maxDebt = perMs * MAX_DEBT_MS
+    let j = 0
+    while (Atomics.load(ctl, Ctl.STOP) !== seq) {
+      const now = performance.now()
+      if (now >= nextMarker) {
+        writer.append(markerId, MetricKind.Counter, origin + now)
+        nextMarker = now + markerGap()
+      }
+      let n = batch
+      if (perMs > 0) {
+        let owed = Math.floor((now - start) * perMs) - skipped - produced
+        if (owed > maxDebt) {
+          skipped += owed - maxDebt // fell behind schedule (descheduled): skip, do not burst
+          owed = maxDebt
+        }
+        n = Math.min(batch, owed)
+        if (n <= 0) continue
+      }
+      for (let k = 0; k < n; k++) {
+        writer.append(j, MetricKind.Counter, 1)
+        j = j === SERIES - 1 ? 0 : j + 1
+        if (++unpublished === BATCH_SAMPLES) {
+          writer.publish()
+          unpublished = 0
+        }
+      }
+      produced += n
+      Atomics.store(ctl, Ctl.PRODUCED, produced)
+    }
+    writer.publish() // the partial batch
   }
 }
 
@@ -315,6 +363,8 @@ export const runProducer = async (data: ProducerData): Promise<void> => {
     ? await handlesRun(ctl, data)
     : data.kind === "ring"
     ? ringRun(ctl, data)
+    : data.kind === "ringBatch"
+    ? ringBatchRun(ctl, data)
     : data.kind === "message"
     ? messageRun(ctl, data)
     : batchedRun(ctl, data)
