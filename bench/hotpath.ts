@@ -11,6 +11,9 @@
  * values derived from the loop index, a checksum returned and folded into a sink; timed in batches after warm-up;
  * allocation measured afterwards on warm code.
  *
+ * `writer.append()` with a `publish()` every 64 samples (the batch path a core's flush uses) is measured like (a):
+ * it skips `record()`'s per-sample publishing `Atomics.store`.
+ *
  * percore is measured twice: (a) drained on the same thread BETWEEN timed batches (`beforeBatch`, untimed), and
  * (b) drained by a real consumer on another worker thread (woken by the ring's half-full signal, else every 1 ms)
  * while the timed loop runs. (a) is the headline figure; (b) adds sharing cache lines with a consumer on the
@@ -34,6 +37,7 @@ export const HOTPATH_ROWS = {
   reference: "reference: Atomics.load + Atomics.store",
   record: "percore record() — same thread, drained between batches",
   recordWorker: "percore record() — drained by a worker thread",
+  append: "percore append(), publish() every 64 — same thread",
   drain: "percore drain, per sample (same thread)",
   promInc: "prom-client Counter.inc()",
   promLabels: "prom-client counter.labels(a, b).inc()",
@@ -46,7 +50,7 @@ export const HOTPATH_ROWS = {
   otelRecord: "OpenTelemetry Histogram.record(x) (11 buckets)"
 } as const
 
-/** Targets from the design: record ≤ 20 ns median; ≤ 0.25× a labelled prom-client inc and a histogram observe. */
+/** Targets: record ≤ 20 ns median (ours; the issue's 20 ns is for handles); ≤ 0.25× a labelled prom-client inc and a histogram observe. */
 const TARGET_RECORD_NS = 20
 const TARGET_RATIO = 0.25
 
@@ -223,6 +227,32 @@ const factories: { readonly [K in Key]: (sizes: Sizes) => Promise<IsolatedCompet
       },
       allocationOps: recordAllocationOps,
       finish: async () => {
+        reader.drain(drainSink)
+        return { recorded: writer.recorded, delivered: reader.delivered, dropped: reader.dropped, drained: drainedSum[0]! }
+      }
+    }
+  },
+
+  append: async ({ capacity, recordAllocationOps }) => {
+    const { writer, reader } = pairOfRing(capacity)
+    return {
+      name: HOTPATH_ROWS.append,
+      ops: (start, end) => {
+        let sum = 0
+        for (let i = start; i < end; i++) {
+          const v = (i & 7) + 1
+          if (writer.append(i & 1023, MetricKind.Counter, v)) sum += v
+          if ((i & 63) === 63) writer.publish()
+        }
+        return sum
+      },
+      beforeBatch: () => {
+        writer.publish()
+        reader.drain(drainSink)
+      },
+      allocationOps: recordAllocationOps,
+      finish: async () => {
+        writer.publish()
         reader.drain(drainSink)
         return { recorded: writer.recorded, delivered: reader.delivered, dropped: reader.dropped, drained: drainedSum[0]! }
       }
@@ -508,6 +538,8 @@ export const hotpathBench = async (options: BenchmarkOptions): Promise<Benchmark
     ratio("record / Effect counter.updateUnsafe()", record, medianOf("effectUnsafe")),
     ratio("record / OpenTelemetry Counter.add(v)", record, medianOf("otelAdd")),
     ratio(`record median, ns (target ≤ ${TARGET_RECORD_NS})`, record, 1, TARGET_RECORD_NS),
+    ratio(`append (publish every 64) median, ns (≤ ${TARGET_RECORD_NS})`, medianOf("append"), 1, TARGET_RECORD_NS),
+    ratio("append (publish every 64) / record", medianOf("append"), record),
     ratio("record (worker-drained) / record (same thread)", medianOf("recordWorker"), record),
     ratio("record / reference Atomics.load + Atomics.store", record, medianOf("reference"))
   ]
