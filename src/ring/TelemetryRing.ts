@@ -218,6 +218,15 @@ export class RingWriter {
     this.state[S_REFUSED_HI] = Math.floor(this.state[S_REFUSED]! / TWO_POW_32)
   }
 
+  /**
+   * Positions the consumer is done with (delivered or counted as lost) since this writer started: its HEAD.
+   * For a producer that would rather wait for the consumer than overwrite (it is never made to).
+   */
+  get consumed(): number {
+    const head = loadPosition(this.words, HEAD)
+    return Number.isNaN(head) ? 0 : Math.max(0, head - this.state[S_START]!)
+  }
+
   /** Records this writer took (every one is delivered or counted as dropped, exactly once). */
   get recorded(): number {
     return this.state[S_POSITION]! - this.state[S_START]! + this.state[S_REFUSED]!
@@ -295,11 +304,10 @@ export class RingWriter {
     // A consumer stuck inside its seqlock section: keep the older (smaller, hence safe) cached HEAD.
     const head = Number.isNaN(loaded) ? state[S_CACHED_HEAD]! : loaded
     state[S_CACHED_HEAD] = head
-    if (q - head >= this.half && state[S_WOKEN_AT_HEAD] !== head) {
-      state[S_WOKEN_AT_HEAD] = head
-      Atomics.add(words, WAKE, 1)
-      Atomics.notify(words, WAKE)
-    }
+    // Half full: wake the consumer once per HEAD, after this sample is published (or refused), so the drain it
+    // triggers takes the sample that crossed the line too.
+    const wake = q - head >= this.half && state[S_WOKEN_AT_HEAD] !== head
+    if (wake) state[S_WOKEN_AT_HEAD] = head
     const slot = SLOTS + ((q & this.mask) << 2)
     const clock = Atomics.load(words, CLOCK)
     const word0 = metricId | (kind << 24)
@@ -320,6 +328,7 @@ export class RingWriter {
         state[S_REFUSED] = state[S_REFUSED]! + 1
         state[S_REFUSED_HI] = publishPosition(words, REFUSED, state[S_REFUSED]!, state[S_REFUSED_HI]!)
         state[S_FAST_LIMIT] = q // stay on the slow path
+        if (wake) this.wake()
         return true
       }
       state[S_ANNOUNCED] = overlaps ? q + 1 : announce
@@ -337,7 +346,13 @@ export class RingWriter {
     // Fast path while next < limit: the slot is provably free (consumed, or announced and unclaimed) and the HI
     // word cannot change. (Past head + half the slow path also runs once to wake the consumer.)
     state[S_FAST_LIMIT] = Math.min(Math.max(plainLimit, state[S_ANNOUNCED]!), nextEpoch - 1)
+    if (wake) this.wake()
     return true
+  }
+
+  private wake(): void {
+    Atomics.add(this.words, WAKE, 1)
+    Atomics.notify(this.words, WAKE)
   }
 }
 
