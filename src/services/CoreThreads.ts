@@ -86,6 +86,7 @@ export const startLauncher = (): Promise<CoreSpawner> =>
     const threads = new Map<number, EventEmitter>()
     let nextId = 0
     let ready = false
+    let gone = false
     launcher.on("message", (event: LauncherEvent) => {
       if (event.type === "ready") {
         ready = true
@@ -103,6 +104,7 @@ export const startLauncher = (): Promise<CoreSpawner> =>
       if (!ready) reject(error)
     })
     launcher.on("exit", (code) => {
+      gone = true
       if (!ready) reject(new Error(`percore: the core launcher exited with code ${code} before it started`))
       // Nested workers end with their parent: every core still running has ended with the launcher.
       for (const [id, thread] of threads) {
@@ -113,6 +115,8 @@ export const startLauncher = (): Promise<CoreSpawner> =>
     const send = (request: LauncherRequest): void => launcher.postMessage(request)
     const spawner: CoreSpawner = {
       spawn: (entry, options) => {
+        // Should the launcher ever be gone, cores still start (at the control plane's priority) rather than never.
+        if (gone) return directSpawner.spawn(entry, options)
         const id = nextId++
         const thread = new EventEmitter()
         // An "error" event with no listener would throw; the DataPlane listens, but stay safe.
