@@ -106,6 +106,34 @@ describe("core runtime: recording", () => {
   })
 })
 
+describe("core runtime: histogram buckets", () => {
+  // Fewer than 8 bounds are scanned, more are binary-searched: both must pick the first bucket whose bound is ≥ the
+  // value (Prometheus' `le`), exact bounds included, and +Inf above the last.
+  it.prop(
+    "observe counts each value in the first bucket whose bound is ≥ it, for 1 to 30 bounds",
+    [
+      Arbitrary.array(Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum: -1000, maximum: 1000 }))), { minLength: 1, maxLength: 30 }),
+      Arbitrary.array(Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum: -1100, maximum: 1100 }))), { maxLength: 60 })
+    ],
+    ([rawBounds, rawValues]) => {
+      const bounds = [...new Set(rawBounds.map((b) => b / 10))].sort((a, b) => a - b)
+      const values = [...rawValues.map((v) => v / 10), ...bounds] // every bound itself too
+      const { runtime } = setup()
+      const h = runtime.histogram("prop_seconds", { buckets: bounds })
+      const expected = new Array<number>(bounds.length + 1).fill(0)
+      for (const v of values) {
+        h.observe(v)
+        const i = bounds.findIndex((b) => v <= b)
+        expected[i === -1 ? bounds.length : i]!++
+      }
+      const counted = Array.from({ length: bounds.length + 1 }, (_, i) => runtime.pending[h.id + i]!)
+      runtime.close()
+      assert.deepStrictEqual(counted, expected, `bounds ${JSON.stringify(bounds)}`)
+    },
+    { arbitrary: { runs: 200 } }
+  )
+})
+
 describe("core runtime: definitions", () => {
   it("the same definition returns the same handle; other label values get other ids", () => {
     const { runtime } = setup()

@@ -148,10 +148,12 @@ export class Histogram {
       rt.refuse(InvalidReason.NonFiniteObservation)
       return
     }
+    // The first bucket whose bound is ≥ value. Binary search from 8 bounds on: a cost that does not depend on
+    // where the values fall (a linear scan costs up to n compares, mispredicted, for values in the top buckets).
     const bounds = this.bounds
     let bucket = 0
     const n = bounds.length
-    if (n <= 16) {
+    if (n < 8) {
       while (bucket < n && value > bounds[bucket]!) bucket++
     } else {
       let hi = n
