@@ -205,7 +205,8 @@ const serverLayer = (env: Record<string, string>) =>
   HttpRouter.serve(Percore.layer, { disableLogger: true, disableListenLog: true }).pipe(
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
     Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({
-      env: { PERCORE_CORES: "2", PERCORE_WORKER: FIXTURE, PERCORE_RING_CAPACITY: "4096", ...env }
+      // PERCORE_CONTROL_PLANE_NICE=0: keep this test process at its priority (see test/services.test.ts).
+      env: { PERCORE_CORES: "2", PERCORE_WORKER: FIXTURE, PERCORE_RING_CAPACITY: "4096", PERCORE_CONTROL_PLANE_NICE: "0", ...env }
     })))
   )
 

@@ -35,7 +35,8 @@ const serverLayer = (env: Record<string, string>, registry: Metric.MetricRegistr
   HttpRouter.serve(Percore.layer, { disableLogger: true, disableListenLog: true }).pipe(
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })),
     Layer.provideMerge(Layer.succeed(Metric.MetricRegistry, registry)),
-    Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env: { PERCORE_CORES: "1", PERCORE_WORKER: FIXTURE, ...env } })))
+    // PERCORE_CONTROL_PLANE_NICE=0: keep this test process at its priority (see test/services.test.ts).
+    Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env: { PERCORE_CORES: "1", PERCORE_WORKER: FIXTURE, PERCORE_CONTROL_PLANE_NICE: "0", ...env } })))
   )
 
 /** The core module's behaviour (see the fixture): worker threads copy `process.env` when they start. */

@@ -19,7 +19,11 @@ import { Drainer } from "../src/services/Drainer.ts"
 import { MetricsHttp } from "../src/services/MetricsHttp.ts"
 import { until } from "./support/until.ts"
 
-const configLayer = (env: Record<string, string>) => ConfigProvider.layer(ConfigProvider.fromEnv({ env }))
+// In-process layers keep this test process at its priority (PERCORE_CONTROL_PLANE_NICE=0): lowering it would slow
+// this file against the other test files sharing the machine. The default is tested on real processes
+// (test/priority.test.ts) and in test/faults.test.ts.
+const configLayer = (env: Record<string, string>) =>
+  ConfigProvider.layer(ConfigProvider.fromEnv({ env: { PERCORE_CONTROL_PLANE_NICE: "0", ...env } }))
 
 const drainerLayer = (env: Record<string, string>) =>
   Drainer.layer.pipe(Layer.provideMerge(Aggregate.layer), Layer.provide(configLayer(env)))
@@ -217,7 +221,7 @@ describe("early wake-up", () => {
       const rounds = 300
       const batch = 33 // from empty to past half of 64: the round's last sample signals the wake-up
       const worker = new Worker(new URL("./fixtures/wake-producer.ts", import.meta.url), {
-        workerData: { ring: buffers.ring, rounds, batch, stallMs: 3_000 }
+        workerData: { ring: buffers.ring, rounds, batch, stallMs: 20_000 }
       })
       yield* Effect.addFinalizer(() => Effect.promise(() => worker.terminate()))
       const result = yield* Effect.callback<unknown>((resume) => {
@@ -228,7 +232,7 @@ describe("early wake-up", () => {
       // Every sample was drained (ids the intern log never defined count as unknown-series samples), none lost.
       assert.strictEqual(channel.reader.delivered, rounds * batch)
       assert.strictEqual(channel.reader.dropped, 0)
-    }).pipe(Effect.provide(drainerLayer({ PERCORE_DRAIN_INTERVAL: "1 hour" }))), 60_000)
+    }).pipe(Effect.provide(drainerLayer({ PERCORE_DRAIN_INTERVAL: "1 hour" }))), 120_000)
 })
 
 describe("MetricsHttp.scrape", () => {
