@@ -9,6 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
 import os, { tmpdir } from "node:os"
 import { join } from "node:path"
 import process from "node:process"
+import { type CoreThread, startLauncher } from "../src/services/CoreThreads.ts"
 import { freePort, httpGet, repoRoot, spawnChild, startPercore, waitFor } from "./support/e2e.ts"
 
 interface ThreadInfo {
@@ -94,4 +95,59 @@ describe.runIf(process.platform === "linux")("scheduling priority (Linux)", () =
       assert.notStrictEqual(exit.code, 0, child.describe())
       assert.include(child.stdout() + child.stderr(), "PERCORE_CONTROL_PLANE_NICE", child.describe())
     }), 30_000)
+})
+
+/** Everything a core thread reported until it exited. */
+const eventsOf = (thread: CoreThread) =>
+  new Promise<{ messages: Array<unknown>; errors: Array<unknown>; code: number }>((resolve) => {
+    const messages: Array<unknown> = []
+    const errors: Array<unknown> = []
+    thread.on("message", (m) => messages.push(m))
+    thread.on("error", (e) => errors.push(e))
+    thread.on("exit", (code) => resolve({ messages, errors, code }))
+  })
+
+describe("the core launcher", () => {
+  const entry = new URL("./fixtures/launched-core.ts", import.meta.url)
+
+  it.live("forwards a core's messages, its error and its exit; the core sees the control plane's env at spawn", () =>
+    Effect.gen(function*() {
+      const spawner = yield* Effect.promise(() => startLauncher())
+      yield* Effect.addFinalizer(() => Effect.promise(() => spawner.close()))
+      process.env["LAUNCHED_ENV"] = "set after the launcher started"
+      process.env["LAUNCHED_MODE"] = "throw"
+      const failed = yield* Effect.promise(() => eventsOf(spawner.spawn(entry, { workerData: { n: 1 }, name: "percore-test-core" })))
+      assert.deepStrictEqual(failed.messages, [{ type: "hello", data: { n: 1 }, env: "set after the launcher started" }])
+      assert.strictEqual(failed.code, 1)
+      assert.lengthOf(failed.errors, 1)
+      const error = failed.errors[0]
+      assert.instanceOf(error, Error)
+      assert.strictEqual((error as Error).message, "launched core failing on purpose")
+      assert.include((error as Error).stack, "launched-core.ts", "the core's own stack trace")
+      process.env["LAUNCHED_MODE"] = "throw-fn" // a thrown non-Error: forwarded as Node describes it
+      const uncloneable = yield* Effect.promise(() => eventsOf(spawner.spawn(entry, { workerData: null, name: "percore-test-core" })))
+      assert.strictEqual(uncloneable.code, 1)
+      assert.strictEqual(uncloneable.errors[0], "[Function (anonymous)]", "what Node reports for a thrown function")
+      process.env["LAUNCHED_MODE"] = "return"
+      const finished = yield* Effect.promise(() => eventsOf(spawner.spawn(entry, { workerData: 2, name: "percore-test-core" })))
+      assert.deepStrictEqual({ code: finished.code, errors: finished.errors.length }, { code: 0, errors: 0 })
+    }).pipe(Effect.ensuring(Effect.sync(() => {
+      delete process.env["LAUNCHED_ENV"]
+      delete process.env["LAUNCHED_MODE"]
+    }))), 30_000)
+
+  it.live("terminate() reaches the core through the launcher; once the launcher is gone, cores start directly", () =>
+    Effect.gen(function*() {
+      const spawner = yield* Effect.promise(() => startLauncher())
+      process.env["LAUNCHED_MODE"] = "spin"
+      const spinning = spawner.spawn(entry, { workerData: null, name: "percore-test-core" })
+      const ended = eventsOf(spinning)
+      yield* Effect.sleep("200 millis")
+      spinning.terminate()
+      assert.strictEqual((yield* Effect.promise(() => ended)).code, 1)
+      yield* Effect.promise(() => spawner.close())
+      process.env["LAUNCHED_MODE"] = "return"
+      const direct = yield* Effect.promise(() => eventsOf(spawner.spawn(entry, { workerData: 3, name: "percore-test-core" })))
+      assert.deepStrictEqual({ code: direct.code, messages: direct.messages.length }, { code: 0, messages: 1 })
+    }).pipe(Effect.ensuring(Effect.sync(() => void delete process.env["LAUNCHED_MODE"]))), 30_000)
 })

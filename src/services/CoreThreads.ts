@@ -61,19 +61,27 @@ export type LauncherRequest =
 export type LauncherEvent =
   | { readonly type: "ready" }
   | { readonly type: "message"; readonly id: number; readonly message: unknown }
-  | { readonly type: "error"; readonly id: number; readonly error: unknown }
+  | { readonly type: "error"; readonly id: number; readonly error: ForwardedError }
   | { readonly type: "exit"; readonly id: number; readonly code: number }
 
 const launcherEntry = new URL("./core-launcher.ts", import.meta.url)
 
-/** A thrown value as something `postMessage` can carry: the value itself when cloneable, else its description. */
-export const cloneableError = (error: unknown): unknown => {
-  try {
-    structuredClone(error)
-    return error
-  } catch {
-    return error instanceof Error ? error.stack ?? error.message : inspect(error)
-  }
+/** A thrown value as the launcher forwards it: an Error's name, message and stack, or any other value's description. */
+export type ForwardedError = { readonly name: string; readonly message: string; readonly stack: string | undefined } | string
+
+/** `postMessage` keeps none of an Error's own properties (it arrives as `{}`): send them as plain data. */
+export const forwardableError = (error: unknown): ForwardedError =>
+  error instanceof Error
+    ? { name: error.name, message: error.message, stack: error.stack }
+    : typeof error === "string" ? error : inspect(error)
+
+/** The Error again (same name, message and stack), or the description of a thrown non-Error. */
+const revivedError = (error: ForwardedError): unknown => {
+  if (typeof error === "string") return error
+  const revived = new Error(error.message)
+  revived.name = error.name
+  if (error.stack !== undefined) revived.stack = error.stack
+  return revived
 }
 
 /**
@@ -98,7 +106,8 @@ export const startLauncher = (): Promise<CoreSpawner> =>
       if (event.type === "exit") {
         threads.delete(event.id)
         thread.emit("exit", event.code)
-      } else thread.emit(event.type, event.type === "message" ? event.message : event.error)
+      } else if (event.type === "message") thread.emit("message", event.message)
+      else thread.emit("error", revivedError(event.error))
     })
     launcher.on("error", (error) => {
       if (!ready) reject(error)

@@ -3,7 +3,7 @@
  * its own, it starts core threads on request, so they inherit the normal priority, and forwards their events.
  */
 import { parentPort, Worker } from "node:worker_threads"
-import { cloneableError, type LauncherEvent, type LauncherRequest } from "./CoreThreads.ts"
+import { forwardableError, type LauncherEvent, type LauncherRequest } from "./CoreThreads.ts"
 
 const port = parentPort
 if (port === null) throw new Error("percore: core-launcher.ts runs only as a worker thread")
@@ -20,7 +20,7 @@ port.on("message", (request: LauncherRequest) => {
   const worker = new Worker(new URL(request.entry), { workerData: request.workerData, name: request.name, env: request.env })
   cores.set(id, worker)
   worker.on("message", (message: unknown) => send({ type: "message", id, message }))
-  worker.on("error", (error) => send({ type: "error", id, error: cloneableError(error) }))
+  worker.on("error", (error) => send({ type: "error", id, error: forwardableError(error) }))
   worker.on("exit", (code) => {
     cores.delete(id)
     send({ type: "exit", id, code })
