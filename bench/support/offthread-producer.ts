@@ -117,43 +117,67 @@ const waitForBacklog = (ctl: Int32Array, produced: number, cap: number, seq: num
   return capped
 }
 
+/** What one producer kind emits; its own per-sample loop lives in `samples` (one function literal per kind). */
+interface Emitter {
+  /** Emits a latency marker recorded at `now` (ms, `performance.now()`). */
+  readonly marker: (now: number) => void
+  /** Emits `n` data samples, stamped `now` where the path carries a producer timestamp. */
+  readonly samples: (n: number, now: number) => void
+}
+
+/**
+ * Runs `emit` at `rate` samples/s (0: full speed) until STOP says `seq`: a marker about every millisecond, data in
+ * batches paced as the module comment says, PRODUCED published after every batch. With `backlogCap` > 0 the
+ * producer first sleeps while more than that many of its samples wait on the main thread (postMessage paths).
+ */
+const drive = (ctl: Int32Array, rate: number, seq: number, backlogCap: number, emit: Emitter): void => {
+  const perMs = rate / 1000
+  const batch = rate === 0 ? FULL_BATCH : PACED_BATCH
+  const start = performance.now()
+  let nextMarker = start
+  let produced = 0
+  let skipped = 0
+  const maxDebt = perMs * MAX_DEBT_MS
+  while (Atomics.load(ctl, Ctl.STOP) !== seq) {
+    let now = performance.now()
+    if (backlogCap > 0 && produced - (Atomics.load(ctl, Ctl.RECEIVED) >>> 0) > backlogCap && waitForBacklog(ctl, produced, backlogCap, seq)) {
+      now = performance.now()
+    }
+    if (now >= nextMarker) {
+      emit.marker(now)
+      nextMarker = now + markerGap()
+    }
+    let n = batch
+    if (perMs > 0) {
+      let owed = Math.floor((now - start) * perMs) - skipped - produced
+      if (owed > maxDebt) {
+        skipped += owed - maxDebt // fell behind schedule (descheduled): skip, do not burst
+        owed = maxDebt
+      }
+      n = Math.min(batch, owed)
+      if (n <= 0) continue
+    }
+    emit.samples(n, now)
+    produced += n
+    Atomics.store(ctl, Ctl.PRODUCED, produced)
+  }
+}
+
 const ringRun = (ctl: Int32Array, data: ProducerData): Run => {
   const writer = TelemetryRing.writer(data.ring!)
   const markerId = MARKER_ID + data.index
   const origin = performance.timeOrigin
-  return (rate, seq) => {
-    const perMs = rate / 1000
-    const batch = rate === 0 ? FULL_BATCH : PACED_BATCH
-    const start = performance.now()
-    let nextMarker = start
-    let produced = 0
-    let skipped = 0
-    const maxDebt = perMs * MAX_DEBT_MS
-    let j = 0
-    while (Atomics.load(ctl, Ctl.STOP) !== seq) {
-      const now = performance.now()
-      if (now >= nextMarker) {
-        writer.record(markerId, MetricKind.Counter, origin + now)
-        nextMarker = now + markerGap()
-      }
-      let n = batch
-      if (perMs > 0) {
-        let owed = Math.floor((now - start) * perMs) - skipped - produced
-        if (owed > maxDebt) {
-          skipped += owed - maxDebt // fell behind schedule (descheduled): skip, do not burst
-          owed = maxDebt
-        }
-        n = Math.min(batch, owed)
-        if (n <= 0) continue
-      }
+  let j = 0
+  const emit: Emitter = {
+    marker: (now) => void writer.record(markerId, MetricKind.Counter, origin + now),
+    samples: (n) => {
       for (let k = 0; k < n; k++) {
         writer.record(j, MetricKind.Counter, 1)
         j = j === SERIES - 1 ? 0 : j + 1
       }
-      produced += n
-      Atomics.store(ctl, Ctl.PRODUCED, produced)
     }
   }
+  return (rate, seq) => drive(ctl, rate, seq, 0, emit)
 }
 
 /** Like `ringRun`, but samples (markers included) are appended and published every BATCH_SAMPLES samples. */
@@ -161,32 +185,11 @@ const ringBatchRun = (ctl: Int32Array, data: ProducerData): Run => {
   const writer = TelemetryRing.writer(data.ring!)
   const markerId = MARKER_ID + data.index
   const origin = performance.timeOrigin
-  return (rate, seq) => {
-    const perMs = rate / 1000
-    const batch = rate === 0 ? FULL_BATCH : PACED_BATCH
-    const start = performance.now()
-    let nextMarker = start
-    let produced = 0
-    let skipped = 0
-    let unpublished = 0
-    const maxDebt = perMs * MAX_DEBT_MS
-    let j = 0
-    while (Atomics.load(ctl, Ctl.STOP) !== seq) {
-      const now = performance.now()
-      if (now >= nextMarker) {
-        writer.append(markerId, MetricKind.Counter, origin + now)
-        nextMarker = now + markerGap()
-      }
-      let n = batch
-      if (perMs > 0) {
-        let owed = Math.floor((now - start) * perMs) - skipped - produced
-        if (owed > maxDebt) {
-          skipped += owed - maxDebt // fell behind schedule (descheduled): skip, do not burst
-          owed = maxDebt
-        }
-        n = Math.min(batch, owed)
-        if (n <= 0) continue
-      }
+  let j = 0
+  let unpublished = 0
+  const emit: Emitter = {
+    marker: (now) => void writer.append(markerId, MetricKind.Counter, origin + now),
+    samples: (n) => {
       for (let k = 0; k < n; k++) {
         writer.append(j, MetricKind.Counter, 1)
         j = j === SERIES - 1 ? 0 : j + 1
@@ -195,9 +198,10 @@ const ringBatchRun = (ctl: Int32Array, data: ProducerData): Run => {
           unpublished = 0
         }
       }
-      produced += n
-      Atomics.store(ctl, Ctl.PRODUCED, produced)
     }
+  }
+  return (rate, seq) => {
+    drive(ctl, rate, seq, 0, emit)
     writer.publish() // the partial batch
   }
 }
@@ -211,41 +215,23 @@ const handlesRun = async (ctl: Int32Array, data: ProducerData): Promise<Run> => 
   const stamps = new Float64Array(data.stamps)
   const origin = performance.timeOrigin
   let markers = 0 // markers recorded by this producer, across runs (the aggregate's counter is cumulative too)
+  let j = 0
   core.flush()
-  return (rate, seq) => {
-    const perMs = rate / 1000
-    const batch = rate === 0 ? FULL_BATCH : PACED_BATCH
-    const start = performance.now()
-    let nextMarker = start
-    let produced = 0
-    let skipped = 0
-    const maxDebt = perMs * MAX_DEBT_MS
-    let j = 0
-    while (Atomics.load(ctl, Ctl.STOP) !== seq) {
-      const now = performance.now()
-      if (now >= nextMarker) {
-        stamps[markers & (STAMP_SLOTS - 1)] = origin + now // plain write, published by the flush's TAIL store
-        markers++
-        marker.inc()
-        nextMarker = now + markerGap()
-      }
-      let n = batch
-      if (perMs > 0) {
-        let owed = Math.floor((now - start) * perMs) - skipped - produced
-        if (owed > maxDebt) {
-          skipped += owed - maxDebt // fell behind schedule (descheduled): skip, do not burst
-          owed = maxDebt
-        }
-        n = Math.min(batch, owed)
-        if (n <= 0) continue
-      }
+  const emit: Emitter = {
+    marker: (now) => {
+      stamps[markers & (STAMP_SLOTS - 1)] = origin + now // plain write, published by the flush's TAIL store
+      markers++
+      marker.inc()
+    },
+    samples: (n) => {
       for (let k = 0; k < n; k++) {
         counters[j]!.inc()
         j = j === SERIES - 1 ? 0 : j + 1
       }
-      produced += n
-      Atomics.store(ctl, Ctl.PRODUCED, produced)
     }
+  }
+  return (rate, seq) => {
+    drive(ctl, rate, seq, 0, emit)
     core.flush()
   }
 }
@@ -254,105 +240,56 @@ const messageRun = (ctl: Int32Array, data: ProducerData): Run => {
   const port = parentPort!
   const markerId = MARKER_ID + data.index
   const origin = performance.timeOrigin
-  const cap = data.backlogCap
-  return (rate, seq) => {
-    const perMs = rate / 1000
-    const batch = rate === 0 ? FULL_BATCH : PACED_BATCH
-    const start = performance.now()
-    let nextMarker = start
-    let produced = 0
-    let skipped = 0
-    const maxDebt = perMs * MAX_DEBT_MS
-    let j = 0
-    while (Atomics.load(ctl, Ctl.STOP) !== seq) {
-      let now = performance.now()
-      if (produced - (Atomics.load(ctl, Ctl.RECEIVED) >>> 0) > cap && waitForBacklog(ctl, produced, cap, seq)) now = performance.now()
+  let j = 0
+  const emit: Emitter = {
+    marker: (now) => port.postMessage({ id: markerId, kind: MetricKind.Counter, value: origin + now, ts: origin + now }),
+    samples: (n, now) => {
       const ts = origin + now
-      if (now >= nextMarker) {
-        port.postMessage({ id: markerId, kind: MetricKind.Counter, value: ts, ts })
-        nextMarker = now + markerGap()
-      }
-      let n = batch
-      if (perMs > 0) {
-        let owed = Math.floor((now - start) * perMs) - skipped - produced
-        if (owed > maxDebt) {
-          skipped += owed - maxDebt // fell behind schedule (descheduled): skip, do not burst
-          owed = maxDebt
-        }
-        n = Math.min(batch, owed)
-        if (n <= 0) continue
-      }
       for (let k = 0; k < n; k++) {
         port.postMessage({ id: j, kind: MetricKind.Counter, value: 1, ts })
         j = j === SERIES - 1 ? 0 : j + 1
       }
-      produced += n
-      Atomics.store(ctl, Ctl.PRODUCED, produced)
     }
   }
+  return (rate, seq) => drive(ctl, rate, seq, data.backlogCap, emit)
 }
 
 const batchedRun = (ctl: Int32Array, data: ProducerData): Run => {
   const port = parentPort!
   const markerId = MARKER_ID + data.index
   const origin = performance.timeOrigin
-  const cap = data.backlogCap
   const size = BATCH_SAMPLES * BATCH_STRIDE
-  return (rate, seq) => {
-    const perMs = rate / 1000
-    const batch = rate === 0 ? FULL_BATCH : PACED_BATCH
-    const start = performance.now()
-    let nextMarker = start
-    let produced = 0
-    let skipped = 0
-    const maxDebt = perMs * MAX_DEBT_MS
-    let j = 0
-    let buffer = new Float64Array(size)
-    let at = 0
-    while (Atomics.load(ctl, Ctl.STOP) !== seq) {
-      let now = performance.now()
-      if (produced - (Atomics.load(ctl, Ctl.RECEIVED) >>> 0) > cap && waitForBacklog(ctl, produced, cap, seq)) now = performance.now()
+  let j = 0
+  let buffer = new Float64Array(size)
+  let at = 0
+  /** Appends one sample; a full batch is transferred. */
+  const put = (id: number, value: number, ts: number): void => {
+    buffer[at] = id
+    buffer[at + 1] = MetricKind.Counter
+    buffer[at + 2] = value
+    buffer[at + 3] = ts
+    at += BATCH_STRIDE
+    if (at === size) {
+      port.postMessage(buffer, [buffer.buffer])
+      buffer = new Float64Array(size)
+      at = 0
+    }
+  }
+  const emit: Emitter = {
+    marker: (now) => put(markerId, origin + now, origin + now),
+    samples: (n, now) => {
       const ts = origin + now
-      if (now >= nextMarker) {
-        buffer[at] = markerId
-        buffer[at + 1] = MetricKind.Counter
-        buffer[at + 2] = ts
-        buffer[at + 3] = ts
-        at += BATCH_STRIDE
-        if (at === size) {
-          port.postMessage(buffer, [buffer.buffer])
-          buffer = new Float64Array(size)
-          at = 0
-        }
-        nextMarker = now + markerGap()
-      }
-      let n = batch
-      if (perMs > 0) {
-        let owed = Math.floor((now - start) * perMs) - skipped - produced
-        if (owed > maxDebt) {
-          skipped += owed - maxDebt // fell behind schedule (descheduled): skip, do not burst
-          owed = maxDebt
-        }
-        n = Math.min(batch, owed)
-        if (n <= 0) continue
-      }
       for (let k = 0; k < n; k++) {
-        buffer[at] = j
-        buffer[at + 1] = MetricKind.Counter
-        buffer[at + 2] = 1
-        buffer[at + 3] = ts
-        at += BATCH_STRIDE
-        if (at === size) {
-          port.postMessage(buffer, [buffer.buffer])
-          buffer = new Float64Array(size)
-          at = 0
-        }
+        put(j, 1, ts)
         j = j === SERIES - 1 ? 0 : j + 1
       }
-      produced += n
-      Atomics.store(ctl, Ctl.PRODUCED, produced)
     }
+  }
+  return (rate, seq) => {
+    drive(ctl, rate, seq, data.backlogCap, emit)
     if (at > 0) port.postMessage(buffer.subarray(0, at), [buffer.buffer]) // the partial batch
+    buffer = new Float64Array(size)
+    at = 0
   }
 }
 
