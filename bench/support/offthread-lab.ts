@@ -248,15 +248,26 @@ const sumOf = (values: Float64Array): number => {
 }
 
 /**
- * Resolves when one of `readers`' rings signals half full after `seen` (their wake counts, read before the last
- * drain, as the Drainer's wake-up fibers do), or after `timeoutMs`.
+ * The Drainer's early wake-up for a side's rings: `note` their wake counts before a drain, then `wait` resolves
+ * when one of the first `active` rings signals half full after that (a wake-up during the drain included), or
+ * after `timeoutMs`.
  */
-const wakeOf = (readers: ReadonlyArray<RingReader>, seen: Int32Array, timeoutMs: number): Promise<unknown> =>
-  Promise.race(readers.map((reader, i) => reader.waitForWake(seen[i]!, timeoutMs)))
+class WakeWatch {
+  private readonly readers: ReadonlyArray<RingReader>
+  private readonly seen: Int32Array
 
-/** Stores each reader's wake count into `seen` (before a drain). */
-const noteWakes = (readers: ReadonlyArray<RingReader>, seen: Int32Array): void => {
-  for (let i = 0; i < readers.length; i++) seen[i] = readers[i]!.wakeCount()
+  constructor(readers: ReadonlyArray<RingReader>) {
+    this.readers = readers
+    this.seen = new Int32Array(readers.length)
+  }
+
+  note(active: number): void {
+    for (let i = 0; i < active; i++) this.seen[i] = this.readers[i]!.wakeCount()
+  }
+
+  wait(active: number, timeoutMs: number): Promise<unknown> {
+    return Promise.race(this.readers.slice(0, active).map((reader, i) => reader.waitForWake(this.seen[i]!, timeoutMs)))
+  }
 }
 
 const cappedOf = (slots: ReadonlyArray<Slot>): number => slots.reduce((n, s) => n + Atomics.load(s.ctl, Ctl.CAPPED), 0)
@@ -269,12 +280,14 @@ class HandlesSide implements Side {
   private readonly seen: Array<number>
   private readonly slots: ReadonlyArray<Slot>
   private readonly channels: ReadonlyArray<CoreChannel>
+  private readonly wakes: WakeWatch
   private readonly aggregate: AggregateState
   private readonly probe: Probe
 
   constructor(slots: ReadonlyArray<Slot>, channels: ReadonlyArray<CoreChannel>, aggregate: AggregateState, probe: Probe) {
     this.slots = slots
     this.channels = channels
+    this.wakes = new WakeWatch(channels.map((c) => c.reader))
     this.aggregate = aggregate
     this.probe = probe
     this.markerSeries = slots.map(() => undefined)
@@ -300,14 +313,12 @@ class HandlesSide implements Side {
     for (let i = 0; i < cores; i++) startRun(this.slots[i]!, rate)
   }
 
-  private readonly wakesSeen = new Int32Array(64)
-
   wake(timeoutMs: number): Promise<unknown> {
-    return wakeOf(this.channels.slice(0, this.active).map((c) => c.reader), this.wakesSeen, timeoutMs)
+    return this.wakes.wait(this.active, timeoutMs)
   }
 
   tick(): void {
-    noteWakes(this.channels.slice(0, this.active).map((c) => c.reader), this.wakesSeen)
+    this.wakes.note(this.active)
     for (let i = 0; i < this.active; i++) this.channels[i]!.drain()
     this.readMarkers()
   }
@@ -363,11 +374,13 @@ class RingSide implements Side {
   private readonly sink: SampleSink
   private readonly slots: ReadonlyArray<Slot>
   private readonly readers: ReadonlyArray<RingReader>
+  private readonly wakes: WakeWatch
   private readonly probe: Probe
 
   constructor(slots: ReadonlyArray<Slot>, readers: ReadonlyArray<RingReader>, probe: Probe) {
     this.slots = slots
     this.readers = readers
+    this.wakes = new WakeWatch(readers)
     this.probe = probe
     const sums = this.sums
     const markers = this.pendingMarkers
@@ -393,14 +406,12 @@ class RingSide implements Side {
     for (let i = 0; i < cores; i++) startRun(this.slots[i]!, rate)
   }
 
-  private readonly seen = new Int32Array(64)
-
   wake(timeoutMs: number): Promise<unknown> {
-    return wakeOf(this.readers.slice(0, this.active), this.seen, timeoutMs)
+    return this.wakes.wait(this.active, timeoutMs)
   }
 
   tick(): void {
-    noteWakes(this.readers.slice(0, this.active), this.seen)
+    this.wakes.note(this.active)
     for (let i = 0; i < this.active; i++) this.readers[i]!.drain(this.sink)
     for (let i = 0; i < this.pendingCount; i++) this.probe.marker(this.pendingMarkers[i]!)
     this.pendingCount = 0
