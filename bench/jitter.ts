@@ -46,7 +46,7 @@
  * Run: `npm exec -- node bench/jitter.ts [--smoke] [--rounds N]`.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { get as httpGet } from "node:http"
 import { createServer } from "node:net"
 import os from "node:os"
@@ -56,7 +56,7 @@ import { fileURLToPath } from "node:url"
 import type { BenchmarkOptions, BenchmarkResult, Ratio, ResultRow } from "./harness.ts"
 import { median } from "./harness.ts"
 import { readSamples } from "./support/jitter-loop.ts"
-import { type CpuSplit, snapshot, split } from "./support/jitter-proc.ts"
+import { type CpuSplit, snapshot, split, threadsOf } from "./support/jitter-proc.ts"
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
 const root = path.resolve(benchDir, "..")
@@ -408,18 +408,11 @@ const scrapedCounter = (text: string): number => {
 
 /** The nice values of percore's control-plane thread (thread id = pid) and core threads, from /proc (Linux). */
 const prioritiesOf = (pid: number): string | undefined => {
-  try {
-    const niceOf = (tid: string): number => {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8")
-      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19 - 3])
-    }
-    const cores = readdirSync(`/proc/${pid}/task`)
-      .filter((tid) => readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").startsWith("percore-core"))
-      .map(niceOf)
-    return `control plane ${niceOf(String(pid))}, core ${cores.join("/")}`
-  } catch {
-    return undefined
-  }
+  const threads = threadsOf(pid)
+  const main = threads.find((t) => t.tid === pid)
+  if (main === undefined) return undefined
+  const cores = threads.filter((t) => t.name.startsWith("percore-core")).map((t) => t.nice)
+  return `control plane ${main.nice}, core ${cores.join("/")}`
 }
 
 const debug = process.env["JITTER_DEBUG"] === "1"

@@ -5,32 +5,13 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
+import { mkdtempSync } from "node:fs"
 import os, { tmpdir } from "node:os"
 import { join } from "node:path"
 import process from "node:process"
+import { threadsOf } from "../bench/support/jitter-proc.ts"
 import { type CoreThread, startLauncher } from "../src/services/CoreThreads.ts"
 import { freePort, httpGet, repoRoot, spawnChild, startPercore, waitFor } from "./support/e2e.ts"
-
-interface ThreadInfo {
-  readonly tid: number
-  readonly name: string
-  readonly nice: number
-}
-
-/** Every thread of `pid` with its name and nice value, from /proc/PID/task/TID/{comm,stat}. */
-const threadsOf = (pid: number): ReadonlyArray<ThreadInfo> =>
-  readdirSync(`/proc/${pid}/task`).flatMap((tid) => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8")
-      // Fields after the ")" that closes the name: state is field 3, nice is field 19.
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim()
-      return [{ tid: Number(tid), name, nice: Number(fields[19 - 3]) }]
-    } catch {
-      return [] // the thread ended between readdir and read
-    }
-  })
 
 /** The nice value this test runs at: what percore's cores must keep. */
 const baseNice = os.getPriority(0)

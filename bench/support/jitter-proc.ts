@@ -39,16 +39,37 @@ const safeRead = (path: string): string | undefined => {
   }
 }
 
-/** utime + stime of a `/proc/.../stat` line (fields after the parenthesised command name). */
-const statTicks = (text: string | undefined): { readonly comm: string; readonly ticks: number } | undefined => {
+/** The command name, utime + stime and nice value of a `/proc/.../stat` line (fields after the parenthesised name). */
+const statTicks = (text: string | undefined): { readonly comm: string; readonly ticks: number; readonly nice: number } | undefined => {
   if (text === undefined) return undefined
   const open = text.indexOf("(")
   const close = text.lastIndexOf(")")
   if (open < 0 || close < 0) return undefined
   const fields = text.slice(close + 2).split(" ")
-  // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+  // fields[0] is field 3 (state); utime and stime are fields 14 and 15, nice is field 19.
   const ticks = Number(fields[11]) + Number(fields[12])
-  return Number.isFinite(ticks) ? { comm: text.slice(open + 1, close), ticks } : undefined
+  return Number.isFinite(ticks) ? { comm: text.slice(open + 1, close), ticks, nice: Number(fields[16]) } : undefined
+}
+
+export interface ThreadInfo {
+  readonly tid: number
+  /** The thread's name as the kernel keeps it (15 characters at most). */
+  readonly name: string
+  readonly nice: number
+}
+
+/** Every thread of `pid` with its name and nice value (Linux /proc; empty where it cannot be read). */
+export const threadsOf = (pid: number): ReadonlyArray<ThreadInfo> => {
+  let tids: Array<string>
+  try {
+    tids = readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return []
+  }
+  return tids.flatMap((tid) => {
+    const stat = statTicks(safeRead(`/proc/${pid}/task/${tid}/stat`))
+    return stat === undefined ? [] : [{ tid: Number(tid), name: stat.comm, nice: stat.nice }]
+  })
 }
 
 const machineBusy = (): number => {
