@@ -139,12 +139,17 @@ export const startLauncher = (): Promise<CoreSpawner> =>
   })
 
 /**
+ * Whether a thread can lower its own priority alone: Linux keeps a nice value per thread. Elsewhere
+ * `setpriority(PRIO_PROCESS, 0)` means the whole process, cores included: not what we want.
+ */
+export const perThreadPriority = process.platform === "linux"
+
+/**
  * Lowers the calling thread's scheduling priority to `nice` (Linux: per thread; threads it starts later inherit it).
  * Never raises it. Returns the thread's nice value afterwards, or undefined where this is not possible.
  */
 export const lowerThreadPriority = (nice: number): number | undefined => {
-  // Elsewhere `setpriority(PRIO_PROCESS, 0)` means the whole process, cores included: not what we want.
-  if (process.platform !== "linux") return undefined
+  if (!perThreadPriority) return undefined
   try {
     const current = os.getPriority(0)
     if (current >= nice) return current

@@ -18,7 +18,6 @@
  * Host apps that spawn their own workers use `allocateCore()`: it returns buffers to pass as
  * `workerData.percore`, and the core's ring is drained like any other until `releaseCore()`.
  */
-import process from "node:process"
 import { pathToFileURL } from "node:url"
 import { inspect } from "node:util"
 import { resolve as resolvePath } from "node:path"
@@ -27,7 +26,7 @@ import { MetricKind, SelfMetric } from "../domain/index.ts"
 import { allocateCoreBuffers, type CoreBuffers, type CoreSettings } from "../core/CoreBuffers.ts"
 import { Aggregate } from "./Aggregate.ts"
 import { CoreChannel, type CoreState } from "./CoreChannel.ts"
-import { type CoreSpawner, type CoreThread, directSpawner, lowerThreadPriority, startLauncher } from "./CoreThreads.ts"
+import { type CoreSpawner, type CoreThread, directSpawner, lowerThreadPriority, perThreadPriority, startLauncher } from "./CoreThreads.ts"
 import { Drainer } from "./Drainer.ts"
 import { PercoreConfig } from "./PercoreConfig.ts"
 
@@ -148,7 +147,7 @@ export class DataPlane extends Context.Service<DataPlane, {
 
       // The launcher starts before the control plane lowers its priority, and stops after the cores (finalizers
       // run in reverse order of registration).
-      const lowerPriority = config.cores > 0 && config.controlPlaneNice > 0 && process.platform === "linux"
+      const lowerPriority = config.cores > 0 && config.controlPlaneNice > 0 && perThreadPriority
       const spawner: CoreSpawner = lowerPriority
         ? yield* Effect.acquireRelease(
           Effect.tryPromise({ try: () => startLauncher(), catch: (cause) => cause }).pipe(
