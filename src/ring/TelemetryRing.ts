@@ -263,6 +263,8 @@ export class RingWriter {
    * For a producer that writes a batch at once, e.g. a flush: one publishing `Atomics.store` per batch instead of
    * one per sample. Until then the sample counts in `recorded` but not on the reader's side, so the books balance
    * again at `publish()`. Same guarantees otherwise: never blocks, never allocates, never throws.
+   * (`record()` repeats these lines instead of calling this: `append()` + a publishing store measured ~0.5 ns
+   * more per record in the hot-path bench.)
    */
   append(metricId: number, kind: number, value: number): boolean {
     if ((metricId & ID_MASK) !== metricId || (kind & 0xff) !== kind) {
