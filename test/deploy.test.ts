@@ -10,17 +10,21 @@
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { spawnSync } from "node:child_process"
-import { existsSync, readFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { SelfMetric } from "../src/domain/index.ts"
 import {
   apiData,
+  freePort,
+  httpGet,
   killAllChildren,
   type Prometheus,
   prometheusBinary,
   query,
+  spawnChild,
   startPercore,
-  startPrometheus,
+  tempDir,
   type VectorSample,
   waitFor
 } from "./support/e2e.ts"
@@ -72,6 +76,16 @@ const substitute = (expr: string, values: Readonly<Record<string, string>>): str
     return value
   })
 
+/** How README and prometheus.yml's header say to install the config: both files into one directory. */
+const documentedCopy = "cp deploy/prometheus.yml deploy/percore-alerts.yml /etc/prometheus/"
+
+/** Runs the documented copy with `dir` in place of /etc/prometheus. */
+const copyAsDocumented = (dir: string): void => {
+  const [command, ...args] = documentedCopy.replace("/etc/prometheus/", `${dir}/`).split(" ")
+  const copied = spawnSync(command!, args, { cwd: root, encoding: "utf8" })
+  assert.strictEqual(copied.status, 0, copied.stderr)
+}
+
 const percoreNamesIn = (text: string): Array<string> => [...new Set(text.match(/percore_[a-z_]+[a-z]/g) ?? [])]
 
 describe("deploy/", () => {
@@ -81,6 +95,31 @@ describe("deploy/", () => {
     assert.include(config.stdout, "1 rule files found")
     const rules = spawnSync(promtool, ["check", "rules", "deploy/percore-alerts.yml"], { cwd: root, encoding: "utf8" })
     assert.strictEqual(rules.status, 0, rules.stdout + rules.stderr)
+  })
+
+  it.skipIf(!hasPromtool && !ci)("copied as README and its header say, prometheus.yml passes promtool with its rules; alone it fails", () => {
+    for (const documented of ["README.md", "deploy/prometheus.yml"]) {
+      assert.include(readFileSync(join(root, documented), "utf8"), documentedCopy, `${documented} says how to copy the config`)
+    }
+    const dir = mkdtempSync(join(tmpdir(), "percore-deploy-copy-"))
+    try {
+      const installed = join(dir, "installed")
+      const alone = join(dir, "alone")
+      for (const d of [installed, alone]) mkdirSync(d)
+      copyAsDocumented(installed)
+      // Run from elsewhere: rule_files resolve against the config's directory, not the working directory.
+      const check = spawnSync(promtool, ["check", "config", join(installed, "prometheus.yml")], { cwd: dir, encoding: "utf8" })
+      assert.strictEqual(check.status, 0, check.stdout + check.stderr)
+      assert.include(check.stdout, "1 rule files found")
+      assert.include(check.stdout, `${alertExpressions().length} rules found`)
+      // The message README quotes for the config copied alone.
+      writeFileSync(join(alone, "prometheus.yml"), readFileSync(join(root, "deploy/prometheus.yml")))
+      const lone = spawnSync(promtool, ["check", "config", join(alone, "prometheus.yml")], { cwd: dir, encoding: "utf8" })
+      assert.notStrictEqual(lone.status, 0, lone.stdout + lone.stderr)
+      assert.include(lone.stdout + lone.stderr, `"${alone}/percore-alerts.yml" does not point to an existing file`)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it("the Grafana dashboard is valid JSON whose panels query metrics percore exports", () => {
@@ -145,14 +184,68 @@ const variableValues = (
     return values
   })
 
+/**
+ * A real Prometheus running deploy/prometheus.yml and its alert rules, installed as documented (into a temporary
+ * directory), with two edits: the target is this test's percore, and it scrapes and evaluates every second.
+ */
+const startDeployedPrometheus = (percorePort: number) =>
+  Effect.gen(function*() {
+    const dir = yield* tempDir("percore-deploy-prometheus-")
+    copyAsDocumented(dir)
+    const configFile = join(dir, "prometheus.yml")
+    const shipped = readFileSync(configFile, "utf8")
+    assert.include(shipped, "- 127.0.0.1:9464")
+    writeFileSync(
+      configFile,
+      shipped
+        .replace("- 127.0.0.1:9464", `- 127.0.0.1:${percorePort}`)
+        .replace(/^(\s*(?:scrape_interval|scrape_timeout|evaluation_interval):) \S+/gm, "$1 1s")
+    )
+    const port = yield* freePort
+    const child = yield* spawnChild("prometheus", prometheusBinary, [
+      `--config.file=${configFile}`,
+      `--storage.tsdb.path=${join(dir, "data")}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      "--log.level=warn"
+    ], { killAfterMs: 5_000 })
+    const base = `http://127.0.0.1:${port}`
+    yield* waitFor(
+      "Prometheus to be ready",
+      Effect.map(httpGet(`${base}/-/ready`, {}, 2_000), (r) => (r.status === 200 ? r : undefined)),
+      { timeoutMs: 20_000, watch: [child] }
+    )
+    const prometheus: Prometheus = { child, base }
+    return prometheus
+  })
+
+interface RuleHealth {
+  readonly name: string
+  readonly health: string
+  readonly lastError: string
+}
+
+/** The alerting rules Prometheus loaded, with their health, from /api/v1/rules. */
+const alertingRules = (prometheus: Prometheus) =>
+  Effect.map(apiData(prometheus, "/api/v1/rules?type=alert"), (data): ReadonlyArray<RuleHealth> => {
+    const record = (u: unknown): Record<string, unknown> => (typeof u === "object" && u !== null ? { ...u } : {})
+    const groups = record(data)["groups"]
+    return (Array.isArray(groups) ? groups : []).flatMap((group: unknown) => {
+      const rules = record(group)["rules"]
+      return (Array.isArray(rules) ? rules : []).map((rule: unknown) => {
+        const r = record(rule)
+        return { name: String(r["name"]), health: String(r["health"]), lastError: String(r["lastError"] ?? "") }
+      })
+    })
+  })
+
 /** The `{{label}}`s a legend format names. */
 const legendLabels = (format: string | undefined): ReadonlyArray<string> => [...(format ?? "").matchAll(/\{\{\s*(\w+)\s*\}\}/g)].map((m) => m[1]!)
 
 describe.skipIf(!hasPrometheus && !ci)("deploy/ against a real Prometheus scraping a real percore", () => {
-  it.live("every Grafana panel target returns data with its legend's labels, and every alert expression evaluates", () =>
+  it.live("every Grafana panel target returns data with its legend's labels, and every alert rule loads and evaluates", () =>
     Effect.gen(function*() {
       const percore = yield* startPercore({ PERCORE_CORES: "2", PERCORE_WORKER: fixture })
-      const prometheus = yield* startPrometheus(`127.0.0.1:${percore.port}`)
+      const prometheus = yield* startDeployedPrometheus(percore.port)
       const watch = [percore.child, prometheus.child]
       // A few scrapes (one a second), so that every rate has two samples and more in its window.
       yield* waitFor(
@@ -192,6 +285,14 @@ describe.skipIf(!hasPrometheus && !ci)("deploy/ against a real Prometheus scrapi
       }
       const alerts = alertExpressions()
       for (const { alert, expr } of alerts) yield* evaluate(`alert ${alert}`, expr)
+      // Prometheus' own rule evaluation: every rule of the file loaded, evaluated, and healthy.
+      const rules = yield* waitFor(
+        "Prometheus to evaluate every alert rule",
+        Effect.map(alertingRules(prometheus), (r) => (r.length > 0 && r.every((rule) => rule.health !== "unknown") ? r : undefined)),
+        { timeoutMs: 30_000, intervalMs: 500, watch }
+      )
+      assert.sameMembers(rules.map((r) => r.name), alerts.map((a) => a.alert))
+      for (const rule of rules) if (rule.health !== "ok") problems.push(`alert rule ${rule.name}: ${rule.health} ${rule.lastError}`)
 
       assert.isAtLeast(panelTargets, 10)
       assert.isAtLeast(alerts.length, 4)
