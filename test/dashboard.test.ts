@@ -123,7 +123,8 @@ describe("Dashboard on a synthetic aggregate of 10k series (TestClock)", () => {
           register: () => Effect.void,
           retire: () => Effect.void,
           channels: () => [],
-          drains: () => 0
+          drains: () => 0,
+          ringFigures: () => []
         }))
       )
       // Built in the test's scope: the sampler fiber lives until the test ends.

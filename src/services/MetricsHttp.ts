@@ -2,9 +2,9 @@
  * MetricsHttp — the control plane's HTTP surface: `/metrics` (Prometheus text 0.0.4 or OpenMetrics 1.0,
  * negotiated, gzip when accepted), `/healthz` and `/readyz`. Cores never serve HTTP.
  *
- * A scrape first asks every core to flush and waits a bounded time for them (`PERCORE_SCRAPE_FLUSH_WAIT`),
- * then drains every ring, so it sees everything recorded before it; then it renders the Aggregate and the
- * host app's own Effect `Metric`s with one renderer, straight to the UTF-8 bytes it sends (gzipped when accepted).
+ * A scrape first makes the Aggregate fresh (`Freshness`: every core asked to flush, waited for at most
+ * `PERCORE_SCRAPE_FLUSH_WAIT`, every ring drained), so it sees everything recorded before it; then it renders the
+ * Aggregate and the host app's own Effect `Metric`s with one renderer, straight to the UTF-8 bytes it sends (gzipped when accepted).
  *
  * `MetricsHttp.routes` is a Layer of `HttpRouter` routes: a host app merges it with its own routes.
  */
@@ -17,8 +17,8 @@ import { claimedNames, fromEffectSnapshots } from "../exposition/effectMetrics.t
 import { acceptsGzip, contentType, type Family, type Format, negotiate, renderBytes } from "../exposition/index.ts"
 import { Aggregate } from "./Aggregate.ts"
 import { DataPlane } from "./DataPlane.ts"
+import { Freshness } from "./Freshness.ts"
 import { makeAuthenticator, SecurityConfig } from "./HttpSecurity.ts"
-import { Drainer } from "./Drainer.ts"
 
 const gzip = promisify(gzipCallback)
 
@@ -46,16 +46,14 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
     MetricsHttp,
     Effect.gen(function*() {
       const aggregate = yield* Aggregate
-      const dataPlane = yield* DataPlane
-      const drainer = yield* Drainer
+      const freshness = yield* Freshness
       const { scrapeFlushWait } = yield* HttpConfig
       const warned = new Set<string>()
       const heapUsed = aggregate.own(SelfMetric.heapUsed.name, MetricKind.Gauge, SelfMetric.heapUsed.help, {})
       const resident = aggregate.own(SelfMetric.residentMemory.name, MetricKind.Gauge, SelfMetric.residentMemory.help, {})
 
       const render = Effect.fnUntraced(function*(format: Format, registry: Metric.MetricRegistry) {
-        yield* dataPlane.flush(scrapeFlushWait)
-        yield* drainer.drainNow
+        yield* freshness.refresh(scrapeFlushWait)
         heapUsed.value = process.memoryUsage().heapUsed
         resident.value = process.memoryUsage.rss()
         const claimed = new Set<string>()
