@@ -23,7 +23,7 @@ import { Drainer } from "./services/Drainer.ts"
 import { FinalSnapshot } from "./services/FinalSnapshot.ts"
 import { Freshness } from "./services/Freshness.ts"
 import { ServerLimitsConfig } from "./services/HttpSecurity.ts"
-import { HttpConfig, ListenConfig, MetricsHttp } from "./services/MetricsHttp.ts"
+import { HttpConfig, ListenConfig, MetricsHttp } from "./http/MetricsHttp.ts"
 import { PercoreConfig } from "./services/PercoreConfig.ts"
 
 /**

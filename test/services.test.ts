@@ -17,7 +17,7 @@ import { CoreChannel } from "../src/services/CoreChannel.ts"
 import { DataPlane } from "../src/services/DataPlane.ts"
 import { Drainer } from "../src/services/Drainer.ts"
 import { Freshness } from "../src/services/Freshness.ts"
-import { MetricsHttp } from "../src/services/MetricsHttp.ts"
+import { MetricsHttp } from "../src/http/MetricsHttp.ts"
 import { until } from "./support/until.ts"
 
 // In-process layers keep this test process at its priority (PERCORE_CONTROL_PLANE_NICE=0): lowering it would slow

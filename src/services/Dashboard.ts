@@ -36,7 +36,7 @@ import type { AggregateFamily, AggregateSeries } from "./AggregateState.ts"
 import { DataPlane } from "./DataPlane.ts"
 import { Drainer } from "./Drainer.ts"
 import { makeAuthenticator, SecurityConfig } from "./HttpSecurity.ts"
-import { HttpConfig } from "./MetricsHttp.ts"
+import { HttpConfig } from "../http/MetricsHttp.ts"
 
 const gzip = promisify(gzipCallback)
 

@@ -15,10 +15,10 @@ import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { MetricKind, SelfMetric } from "../domain/index.ts"
 import { claimedNames, fromEffectSnapshots } from "../exposition/effectMetrics.ts"
 import { acceptsGzip, contentType, type Family, type Format, negotiate, renderBytes } from "../exposition/index.ts"
-import { Aggregate } from "./Aggregate.ts"
-import { DataPlane } from "./DataPlane.ts"
-import { Freshness } from "./Freshness.ts"
-import { makeAuthenticator, SecurityConfig } from "./HttpSecurity.ts"
+import { Aggregate } from "../services/Aggregate.ts"
+import { DataPlane } from "../services/DataPlane.ts"
+import { Freshness } from "../services/Freshness.ts"
+import { makeAuthenticator, SecurityConfig } from "../services/HttpSecurity.ts"
 
 const gzip = promisify(gzipCallback)
 
@@ -41,7 +41,7 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
    * The caller owns the returned buffer (a later scrape never writes to it).
    */
   readonly scrape: (format: Format) => Effect.Effect<Uint8Array>
-}>()("percore/services/MetricsHttp") {
+}>()("percore/http/MetricsHttp") {
   static readonly layer = Layer.effect(
     MetricsHttp,
     Effect.gen(function*() {
