@@ -24,7 +24,7 @@ import {
   HISTORY_POINTS,
   TOP_KEEP,
   topN
-} from "../src/services/Dashboard.ts"
+} from "../src/dashboard/Dashboard.ts"
 import { DataPlane } from "../src/services/DataPlane.ts"
 import { Drainer } from "../src/services/Drainer.ts"
 import { BUSY, IDLE } from "./fixtures/dashboard-core.ts"
@@ -196,6 +196,56 @@ describe("Dashboard on a synthetic aggregate of 10k series (TestClock)", () => {
       const idle = later.histograms[0]!
       assert.deepStrictEqual(idle.quantiles, { p50: null, p90: null, p99: null })
       assert.closeTo(idle.lifetime.p50!, 0.3, 1e-12)
+    }).pipe(Effect.scoped))
+})
+
+describe("PERCORE_DASHBOARD=false (TestClock)", () => {
+  // The sampler reads the drain count and the rings once per sample: counting those reads shows whether it runs.
+  const build = (env: Record<string, string>) =>
+    Effect.gen(function*() {
+      const reads = { drains: 0, rings: 0 }
+      const stubs = Layer.mergeAll(
+        Layer.succeed(Aggregate, new AggregateState({ maxSeries: 100 })),
+        Layer.succeed(DataPlane, DataPlane.of({
+          cores: () => [],
+          ready: () => true,
+          flush: () => Effect.succeed(true),
+          allocateCore: () => Effect.die("unused"),
+          releaseCore: () => Effect.void
+        })),
+        Layer.succeed(Drainer, Drainer.of({
+          drainNow: Effect.succeed({ delivered: 0, rings: 0 }),
+          register: () => Effect.void,
+          retire: () => Effect.void,
+          channels: () => [],
+          drains: () => reads.drains++,
+          ringFigures: () => (reads.rings++, [])
+        })),
+        ConfigProvider.layer(ConfigProvider.fromEnv({ env }))
+      )
+      const dashboard = Context.get(yield* Layer.build(Dashboard.layer.pipe(Layer.provide(stubs))), Dashboard)
+      yield* Effect.yieldNow
+      for (let s = 0; s < 5; s++) yield* TestClock.adjust("1 second")
+      return { dashboard, reads: { ...reads } }
+    })
+
+  it.effect("no sampler runs: nothing is read over 5 seconds and no history accumulates", () =>
+    Effect.gen(function*() {
+      const { dashboard, reads } = yield* build({ PERCORE_DASHBOARD: "false" })
+      assert.isFalse(dashboard.enabled)
+      assert.deepStrictEqual(reads, { drains: 0, rings: 0 })
+      yield* dashboard.sample
+      const snapshot = yield* dashboard.snapshot()
+      assert.deepStrictEqual(snapshot.history.t, [])
+      assert.deepStrictEqual(snapshot.top, [])
+    }).pipe(Effect.scoped))
+
+  it.effect("the same layer turned on samples once at start and once a second", () =>
+    Effect.gen(function*() {
+      const { dashboard, reads } = yield* build({ PERCORE_DASHBOARD: "true" })
+      assert.isTrue(dashboard.enabled)
+      assert.deepStrictEqual(reads, { drains: 6, rings: 6 })
+      assert.lengthOf((yield* dashboard.snapshot()).history.t, 6)
     }).pipe(Effect.scoped))
 })
 
@@ -443,6 +493,16 @@ layer(serverLayer({}), { excludeTestServices: true })("the dashboard on a real s
       assert.isTrue(existsSync(SCREENSHOT))
       assert.deepStrictEqual(problems, [], "no console errors, page errors or failed requests")
     }).pipe(Effect.scoped))
+})
+
+layer(serverLayer({ PERCORE_CORES: "0", PERCORE_DASHBOARD: "false" }), { excludeTestServices: true })("the dashboard turned off", (it) => {
+  it.effect("/, /assets/* and /api/snapshot answer 404; /metrics and /healthz are still served", () =>
+    Effect.gen(function*() {
+      for (const path of ["/", "/api/snapshot", "/assets/app.js"]) assert.strictEqual((yield* request(path)).status, 404, path)
+      assert.strictEqual((yield* request("/metrics")).status, 200)
+      assert.strictEqual((yield* request("/healthz")).status, 200)
+      assert.isFalse((yield* Dashboard).enabled)
+    }))
 })
 
 layer(serverLayer({ PERCORE_CORES: "1", PERCORE_AUTH_TOKEN: "s3cret", PERCORE_AUTH_USER: "ops", PERCORE_AUTH_PASSWORD: "pw" }), {
