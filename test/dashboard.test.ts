@@ -98,6 +98,28 @@ const define = (aggregate: AggregateState, input: Parameters<typeof validateDefi
   return resolved.series
 }
 
+/** The dashboard's services without cores: `aggregate`, a data plane with no cores, a drainer with no rings. */
+const withoutCores = (aggregate: AggregateState, drainer: Partial<Context.Service.Shape<typeof Drainer>> = {}) =>
+  Layer.mergeAll(
+    Layer.succeed(Aggregate, aggregate),
+    Layer.succeed(DataPlane, DataPlane.of({
+      cores: () => [],
+      ready: () => true,
+      flush: () => Effect.succeed(true),
+      allocateCore: () => Effect.die("unused"),
+      releaseCore: () => Effect.void
+    })),
+    Layer.succeed(Drainer, Drainer.of({
+      drainNow: Effect.succeed({ delivered: 0, rings: 0 }),
+      register: () => Effect.void,
+      retire: () => Effect.void,
+      channels: () => [],
+      drains: () => 0,
+      ringFigures: () => [],
+      ...drainer
+    }))
+  )
+
 describe("Dashboard on a synthetic aggregate of 10k series (TestClock)", () => {
   it.effect("rates, top-N, windowed histogram quantiles, bounded history; the response does not grow with series", () =>
     Effect.gen(function*() {
@@ -109,24 +131,7 @@ describe("Dashboard on a synthetic aggregate of 10k series (TestClock)", () => {
       const histograms = ["a", "b"].map((route) =>
         define(aggregate, { name: "syn_latency_seconds", kind: MetricKind.Histogram, help: "Synthetic", labels: { route }, buckets: [0.1, 0.5, 1] }))
 
-      const stubs = Layer.mergeAll(
-        Layer.succeed(Aggregate, aggregate),
-        Layer.succeed(DataPlane, DataPlane.of({
-          cores: () => [],
-          ready: () => true,
-          flush: () => Effect.succeed(true),
-          allocateCore: () => Effect.die("unused"),
-          releaseCore: () => Effect.void
-        })),
-        Layer.succeed(Drainer, Drainer.of({
-          drainNow: Effect.succeed({ delivered: 0, rings: 0 }),
-          register: () => Effect.void,
-          retire: () => Effect.void,
-          channels: () => [],
-          drains: () => 0,
-          ringFigures: () => []
-        }))
-      )
+      const stubs = withoutCores(aggregate)
       // Built in the test's scope: the sampler fiber lives until the test ends.
       const dashboard = Context.get(yield* Layer.build(Dashboard.layer.pipe(Layer.provide(stubs))), Dashboard)
       const points = function*() {
@@ -204,25 +209,13 @@ describe("PERCORE_DASHBOARD=false (TestClock)", () => {
   const build = (env: Record<string, string>) =>
     Effect.gen(function*() {
       const reads = { drains: 0, rings: 0 }
-      const stubs = Layer.mergeAll(
-        Layer.succeed(Aggregate, new AggregateState({ maxSeries: 100 })),
-        Layer.succeed(DataPlane, DataPlane.of({
-          cores: () => [],
-          ready: () => true,
-          flush: () => Effect.succeed(true),
-          allocateCore: () => Effect.die("unused"),
-          releaseCore: () => Effect.void
-        })),
-        Layer.succeed(Drainer, Drainer.of({
-          drainNow: Effect.succeed({ delivered: 0, rings: 0 }),
-          register: () => Effect.void,
-          retire: () => Effect.void,
-          channels: () => [],
-          drains: () => reads.drains++,
-          ringFigures: () => (reads.rings++, [])
-        })),
-        ConfigProvider.layer(ConfigProvider.fromEnv({ env }))
-      )
+      const stubs = withoutCores(new AggregateState({ maxSeries: 100 }), {
+        drains: () => reads.drains++,
+        ringFigures: () => {
+          reads.rings++
+          return []
+        }
+      }).pipe(Layer.merge(ConfigProvider.layer(ConfigProvider.fromEnv({ env }))))
       const dashboard = Context.get(yield* Layer.build(Dashboard.layer.pipe(Layer.provide(stubs))), Dashboard)
       yield* Effect.yieldNow
       for (let s = 0; s < 5; s++) yield* TestClock.adjust("1 second")
