@@ -415,6 +415,14 @@ layer(serverLayer({}), { excludeTestServices: true })("the dashboard on a real s
         assert.strictEqual(post.status, 405, path)
         assert.strictEqual(post.headers["allow"], "GET, HEAD")
       }
+      // The snapshot is gzipped when the client accepts it, and says the encoding chose the body.
+      const gzipped = yield* request("/api/snapshot", { headers: { "accept-encoding": "gzip" } })
+      assert.strictEqual(gzipped.status, 200)
+      assert.strictEqual(gzipped.headers["content-encoding"], "gzip")
+      assert.strictEqual(gzipped.headers["vary"], "Accept-Encoding")
+      const plain = yield* request("/api/snapshot")
+      assert.isUndefined(plain.headers["content-encoding"])
+      assert.strictEqual(plain.headers["vary"], "Accept-Encoding")
       // /metrics and the rest are still there.
       assert.strictEqual((yield* request("/metrics")).status, 200)
       assert.strictEqual((yield* request("/healthz")).status, 200)
