@@ -25,7 +25,15 @@ import { buildSnapshot, type DashboardSnapshot, type SnapshotOptions } from "./v
 
 export { cumulate, histogramQuantile } from "./quantile.ts"
 export { HISTORY_POINTS, TOP_KEEP, topN } from "./sampler.ts"
-export { type CoreView, DEFAULT_TOP, type DashboardSnapshot, type HistogramView, type Quantiles, type SeriesView, type SnapshotOptions } from "./view.ts"
+export {
+  type CoreView,
+  DEFAULT_TOP,
+  type DashboardSnapshot,
+  type HistogramView,
+  type Quantiles,
+  type SeriesView,
+  type SnapshotOptions
+} from "./view.ts"
 
 const DashboardEnabled = Config.Boolean("PERCORE_DASHBOARD").pipe(Config.withDefault(true))
 
