@@ -1,7 +1,7 @@
 /**
  * percore's ready-made Layers.
  *
- * - `Percore.layer`: every service (Aggregate, Drainer, DataPlane, MetricsHttp, Dashboard) plus the HTTP routes
+ * - `Percore.layer`: every service (Aggregate, Drainer, DataPlane, Freshness, MetricsHttp, Dashboard) plus the HTTP routes
  *   (`/metrics`, `/healthz`, `/readyz`, and the dashboard: `/`, `/assets/*`, `/api/snapshot`), as a
  *   Layer to merge into a host app's `HttpRouter` app: `HttpRouter.serve(Layer.mergeAll(MyRoutes, Percore.layer))`.
  * - `Percore.services` and `Percore.routes`: the two halves of `Percore.layer`, for a host app that starts
@@ -17,20 +17,22 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { Config, Duration, Effect, Layer } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import { Aggregate } from "./services/Aggregate.ts"
-import { Dashboard } from "./services/Dashboard.ts"
+import { Dashboard } from "./dashboard/Dashboard.ts"
 import { DataPlane } from "./services/DataPlane.ts"
 import { Drainer } from "./services/Drainer.ts"
 import { FinalSnapshot } from "./services/FinalSnapshot.ts"
+import { Freshness } from "./services/Freshness.ts"
 import { ServerLimitsConfig } from "./services/HttpSecurity.ts"
-import { HttpConfig, ListenConfig, MetricsHttp } from "./services/MetricsHttp.ts"
+import { HttpConfig, ListenConfig, MetricsHttp } from "./http/MetricsHttp.ts"
 import { PercoreConfig } from "./services/PercoreConfig.ts"
 
 /**
- * Aggregate → Drainer → (FinalSnapshot) → DataPlane → MetricsHttp and Dashboard, all exposed. Layers are released in
+ * Aggregate → Drainer → (FinalSnapshot) → DataPlane → Freshness → MetricsHttp and Dashboard, all exposed. Layers are released in
  * reverse: the DataPlane stops and drains the cores before the final snapshot is written.
  */
 const controlPlane = FinalSnapshot.layer.pipe(Layer.provideMerge(Drainer.layer), Layer.provideMerge(Aggregate.layer))
 const services = Layer.mergeAll(MetricsHttp.layer, Dashboard.layer).pipe(
+  Layer.provideMerge(Freshness.layer),
   Layer.provideMerge(DataPlane.layer),
   Layer.provideMerge(controlPlane)
 )

@@ -24,7 +24,7 @@ import {
   HISTORY_POINTS,
   TOP_KEEP,
   topN
-} from "../src/services/Dashboard.ts"
+} from "../src/dashboard/Dashboard.ts"
 import { DataPlane } from "../src/services/DataPlane.ts"
 import { Drainer } from "../src/services/Drainer.ts"
 import { BUSY, IDLE } from "./fixtures/dashboard-core.ts"
@@ -98,6 +98,28 @@ const define = (aggregate: AggregateState, input: Parameters<typeof validateDefi
   return resolved.series
 }
 
+/** The dashboard's services without cores: `aggregate`, a data plane with no cores, a drainer with no rings. */
+const withoutCores = (aggregate: AggregateState, drainer: Partial<Context.Service.Shape<typeof Drainer>> = {}) =>
+  Layer.mergeAll(
+    Layer.succeed(Aggregate, aggregate),
+    Layer.succeed(DataPlane, DataPlane.of({
+      cores: () => [],
+      ready: () => true,
+      flush: () => Effect.succeed(true),
+      allocateCore: () => Effect.die("unused"),
+      releaseCore: () => Effect.void
+    })),
+    Layer.succeed(Drainer, Drainer.of({
+      drainNow: Effect.succeed({ delivered: 0, rings: 0 }),
+      register: () => Effect.void,
+      retire: () => Effect.void,
+      channels: () => [],
+      drains: () => 0,
+      ringFigures: () => [],
+      ...drainer
+    }))
+  )
+
 describe("Dashboard on a synthetic aggregate of 10k series (TestClock)", () => {
   it.effect("rates, top-N, windowed histogram quantiles, bounded history; the response does not grow with series", () =>
     Effect.gen(function*() {
@@ -109,23 +131,7 @@ describe("Dashboard on a synthetic aggregate of 10k series (TestClock)", () => {
       const histograms = ["a", "b"].map((route) =>
         define(aggregate, { name: "syn_latency_seconds", kind: MetricKind.Histogram, help: "Synthetic", labels: { route }, buckets: [0.1, 0.5, 1] }))
 
-      const stubs = Layer.mergeAll(
-        Layer.succeed(Aggregate, aggregate),
-        Layer.succeed(DataPlane, DataPlane.of({
-          cores: () => [],
-          ready: () => true,
-          flush: () => Effect.succeed(true),
-          allocateCore: () => Effect.die("unused"),
-          releaseCore: () => Effect.void
-        })),
-        Layer.succeed(Drainer, Drainer.of({
-          drainNow: Effect.succeed({ delivered: 0, rings: 0 }),
-          register: () => Effect.void,
-          retire: () => Effect.void,
-          channels: () => [],
-          drains: () => 0
-        }))
-      )
+      const stubs = withoutCores(aggregate)
       // Built in the test's scope: the sampler fiber lives until the test ends.
       const dashboard = Context.get(yield* Layer.build(Dashboard.layer.pipe(Layer.provide(stubs))), Dashboard)
       const points = function*() {
@@ -195,6 +201,44 @@ describe("Dashboard on a synthetic aggregate of 10k series (TestClock)", () => {
       const idle = later.histograms[0]!
       assert.deepStrictEqual(idle.quantiles, { p50: null, p90: null, p99: null })
       assert.closeTo(idle.lifetime.p50!, 0.3, 1e-12)
+    }).pipe(Effect.scoped))
+})
+
+describe("PERCORE_DASHBOARD=false (TestClock)", () => {
+  // The sampler reads the drain count and the rings once per sample: counting those reads shows whether it runs.
+  const build = (env: Record<string, string>) =>
+    Effect.gen(function*() {
+      const reads = { drains: 0, rings: 0 }
+      const stubs = withoutCores(new AggregateState({ maxSeries: 100 }), {
+        drains: () => reads.drains++,
+        ringFigures: () => {
+          reads.rings++
+          return []
+        }
+      }).pipe(Layer.merge(ConfigProvider.layer(ConfigProvider.fromEnv({ env }))))
+      const dashboard = Context.get(yield* Layer.build(Dashboard.layer.pipe(Layer.provide(stubs))), Dashboard)
+      yield* Effect.yieldNow
+      for (let s = 0; s < 5; s++) yield* TestClock.adjust("1 second")
+      return { dashboard, reads: { ...reads } }
+    })
+
+  it.effect("no sampler runs: nothing is read over 5 seconds and no history accumulates", () =>
+    Effect.gen(function*() {
+      const { dashboard, reads } = yield* build({ PERCORE_DASHBOARD: "false" })
+      assert.isFalse(dashboard.enabled)
+      assert.deepStrictEqual(reads, { drains: 0, rings: 0 })
+      yield* dashboard.sample
+      const snapshot = yield* dashboard.snapshot()
+      assert.deepStrictEqual(snapshot.history.t, [])
+      assert.deepStrictEqual(snapshot.top, [])
+    }).pipe(Effect.scoped))
+
+  it.effect("the same layer turned on samples once at start and once a second", () =>
+    Effect.gen(function*() {
+      const { dashboard, reads } = yield* build({ PERCORE_DASHBOARD: "true" })
+      assert.isTrue(dashboard.enabled)
+      assert.deepStrictEqual(reads, { drains: 6, rings: 6 })
+      assert.lengthOf((yield* dashboard.snapshot()).history.t, 6)
     }).pipe(Effect.scoped))
 })
 
@@ -371,6 +415,14 @@ layer(serverLayer({}), { excludeTestServices: true })("the dashboard on a real s
         assert.strictEqual(post.status, 405, path)
         assert.strictEqual(post.headers["allow"], "GET, HEAD")
       }
+      // The snapshot is gzipped when the client accepts it, and says the encoding chose the body.
+      const gzipped = yield* request("/api/snapshot", { headers: { "accept-encoding": "gzip" } })
+      assert.strictEqual(gzipped.status, 200)
+      assert.strictEqual(gzipped.headers["content-encoding"], "gzip")
+      assert.strictEqual(gzipped.headers["vary"], "Accept-Encoding")
+      const plain = yield* request("/api/snapshot")
+      assert.isUndefined(plain.headers["content-encoding"])
+      assert.strictEqual(plain.headers["vary"], "Accept-Encoding")
       // /metrics and the rest are still there.
       assert.strictEqual((yield* request("/metrics")).status, 200)
       assert.strictEqual((yield* request("/healthz")).status, 200)
@@ -442,6 +494,16 @@ layer(serverLayer({}), { excludeTestServices: true })("the dashboard on a real s
       assert.isTrue(existsSync(SCREENSHOT))
       assert.deepStrictEqual(problems, [], "no console errors, page errors or failed requests")
     }).pipe(Effect.scoped))
+})
+
+layer(serverLayer({ PERCORE_CORES: "0", PERCORE_DASHBOARD: "false" }), { excludeTestServices: true })("the dashboard turned off", (it) => {
+  it.effect("/, /assets/* and /api/snapshot answer 404; /metrics and /healthz are still served", () =>
+    Effect.gen(function*() {
+      for (const path of ["/", "/api/snapshot", "/assets/app.js"]) assert.strictEqual((yield* request(path)).status, 404, path)
+      assert.strictEqual((yield* request("/metrics")).status, 200)
+      assert.strictEqual((yield* request("/healthz")).status, 200)
+      assert.isFalse((yield* Dashboard).enabled)
+    }))
 })
 
 layer(serverLayer({ PERCORE_CORES: "1", PERCORE_AUTH_TOKEN: "s3cret", PERCORE_AUTH_USER: "ops", PERCORE_AUTH_PASSWORD: "pw" }), {

@@ -1,11 +1,12 @@
 /**
  * The HTTP surface under hostile or careless clients, against the real process (`src/main.ts`) on
  * 127.0.0.1: authentication, the scrape concurrency limit, Node's server limits, and a fuzz of
- * malformed requests. After every abuse the server must still answer.
+ * malformed requests. After every abuse the server must still answer. And the guard's credential check on its own.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Option, Redacted } from "effect"
 import { connect } from "node:net"
+import { makeAuthenticator } from "../src/http/guard.ts"
 import { startPercore } from "./support/e2e.ts"
 
 
@@ -43,6 +44,35 @@ const statusOf = (response: string): number => Number(/^HTTP\/1\.1 (\d{3})/.exec
 
 const get = (port: number, path: string, headers: Record<string, string> = {}) =>
   Effect.promise(() => fetch(`http://127.0.0.1:${port}${path}`, { headers }))
+
+describe("the guard's authenticator", () => {
+  const secret = (value: string) => Option.some(Redacted.make(value))
+  const basic = (credentials: string) => `Basic ${Buffer.from(credentials, "utf8").toString("base64")}`
+
+  it("accepts exactly the configured bearer token or basic credentials; the challenge names both schemes", () => {
+    const auth = makeAuthenticator({ token: secret("s3cret"), user: secret("ops"), password: secret("pa:ss") })
+    assert.isFalse(auth.open)
+    assert.strictEqual(auth.challenge, `Bearer realm="percore", Basic realm="percore", charset="UTF-8"`)
+    for (const good of ["Bearer s3cret", "bearer s3cret", "Bearer  s3cret ", basic("ops:pa:ss"), `BASIC ${basic("ops:pa:ss").slice(6)}`]) {
+      assert.isTrue(auth.check(good), good)
+    }
+    const bad = [undefined, "", "Bearer", "Bearer s3cre", "Bearer s3cret2", "Token s3cret", `Bearer ${basic("ops:pa:ss").slice(6)}`, basic("ops:pa"), basic("ops:pa:ss2"), "Basic s3cret"]
+    for (const header of bad) assert.isFalse(auth.check(header), String(header))
+  })
+
+  it("is open without credentials; one scheme configured challenges with that scheme only", () => {
+    const open = makeAuthenticator({ token: Option.none(), user: Option.none(), password: Option.none() })
+    assert.isTrue(open.open)
+    assert.isTrue(open.check(undefined))
+    const bearerOnly = makeAuthenticator({ token: secret("s3cret"), user: Option.none(), password: Option.none() })
+    assert.strictEqual(bearerOnly.challenge, `Bearer realm="percore"`)
+    assert.isFalse(bearerOnly.check(basic("ops:pa:ss")))
+    const basicOnly = makeAuthenticator({ token: Option.none(), user: secret("ops"), password: secret("pa:ss") })
+    assert.strictEqual(basicOnly.challenge, `Basic realm="percore", charset="UTF-8"`)
+    assert.isFalse(basicOnly.check("Bearer s3cret"))
+    assert.isTrue(basicOnly.check(basic("ops:pa:ss")))
+  })
+})
 
 describe("HTTP security and limits (real process)", () => {
   it.live("authentication: 401 with a challenge, bearer and basic accepted, secrets never logged", () =>

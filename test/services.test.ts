@@ -16,7 +16,8 @@ import type { AggregateState } from "../src/services/AggregateState.ts"
 import { CoreChannel } from "../src/services/CoreChannel.ts"
 import { DataPlane } from "../src/services/DataPlane.ts"
 import { Drainer } from "../src/services/Drainer.ts"
-import { MetricsHttp } from "../src/services/MetricsHttp.ts"
+import { Freshness } from "../src/services/Freshness.ts"
+import { MetricsHttp } from "../src/http/MetricsHttp.ts"
 import { until } from "./support/until.ts"
 
 // In-process layers keep this test process at its priority (PERCORE_CONTROL_PLANE_NICE=0): lowering it would slow
@@ -256,5 +257,5 @@ describe("MetricsHttp.scrape", () => {
       assert.match(second, /^fresh_total 11$/m)
       assert.match(decode(yield* Fiber.join(first)), /^fresh_total (1|11)$/m)
       runtime.close()
-    }).pipe(Effect.provide(MetricsHttp.layer.pipe(Layer.provideMerge(percoreLayer({ PERCORE_CORES: "0", PERCORE_SCRAPE_FLUSH_WAIT: "1 second" }))))))
+    }).pipe(Effect.provide(MetricsHttp.layer.pipe(Layer.provide(Freshness.layer), Layer.provideMerge(percoreLayer({ PERCORE_CORES: "0", PERCORE_SCRAPE_FLUSH_WAIT: "1 second" }))))))
 })

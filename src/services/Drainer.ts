@@ -22,6 +22,19 @@ export interface DrainReport {
   readonly rings: number
 }
 
+/** One core's ring as its last drain left it (what the dashboard shows per core). */
+export interface RingFigures {
+  readonly core: number
+  /** Slots in the ring. */
+  readonly capacity: number
+  /** Samples waiting in the ring when it was last drained. */
+  readonly backlog: number
+  readonly delivered: number
+  readonly dropped: number
+  /** Samples the core has published: delivered, dropped, or not yet drained. */
+  readonly published: number
+}
+
 export class Drainer extends Context.Service<Drainer, {
   /** Drains every ring now (waiting for a drain in progress to finish first). */
   readonly drainNow: Effect.Effect<DrainReport>
@@ -33,6 +46,8 @@ export class Drainer extends Context.Service<Drainer, {
   readonly channels: () => ReadonlyArray<CoreChannel>
   /** Drains completed since the layer started. */
   readonly drains: () => number
+  /** The rings being drained, one entry per channel. */
+  readonly ringFigures: () => ReadonlyArray<RingFigures>
 }>()("percore/services/Drainer") {
   static readonly layer = Layer.effect(
     Drainer,
@@ -107,7 +122,16 @@ export class Drainer extends Context.Service<Drainer, {
         register,
         retire,
         channels: () => [...channels.keys()],
-        drains: () => drains
+        drains: () => drains,
+        ringFigures: () =>
+          [...channels.keys()].map(({ coreId, reader }) => ({
+            core: coreId,
+            capacity: reader.size,
+            backlog: reader.lastBacklog,
+            delivered: reader.delivered,
+            dropped: reader.dropped,
+            published: reader.published()
+          }))
       })
     })
   )

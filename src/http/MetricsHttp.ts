@@ -2,25 +2,23 @@
  * MetricsHttp — the control plane's HTTP surface: `/metrics` (Prometheus text 0.0.4 or OpenMetrics 1.0,
  * negotiated, gzip when accepted), `/healthz` and `/readyz`. Cores never serve HTTP.
  *
- * A scrape first asks every core to flush and waits a bounded time for them (`PERCORE_SCRAPE_FLUSH_WAIT`),
- * then drains every ring, so it sees everything recorded before it; then it renders the Aggregate and the
- * host app's own Effect `Metric`s with one renderer, straight to the UTF-8 bytes it sends (gzipped when accepted).
+ * A scrape first makes the Aggregate fresh (`Freshness`: every core asked to flush, waited for at most
+ * `PERCORE_SCRAPE_FLUSH_WAIT`, every ring drained), so it sees everything recorded before it; then it renders
+ * the Aggregate and the host app's own Effect `Metric`s with one renderer, straight to the UTF-8 bytes it sends.
  *
+ * Methods, request bodies, credentials and gzip are the shared guard's (`./guard.ts`), as for the dashboard.
  * `MetricsHttp.routes` is a Layer of `HttpRouter` routes: a host app merges it with its own routes.
  */
-import { promisify } from "node:util"
-import { gzip as gzipCallback } from "node:zlib"
 import { Config, Context, Deferred, Duration, Effect, Layer, Metric, Option } from "effect"
-import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { MetricKind, SelfMetric } from "../domain/index.ts"
 import { claimedNames, fromEffectSnapshots } from "../exposition/effectMetrics.ts"
-import { acceptsGzip, contentType, type Family, type Format, negotiate, renderBytes } from "../exposition/index.ts"
-import { Aggregate } from "./Aggregate.ts"
-import { DataPlane } from "./DataPlane.ts"
-import { makeAuthenticator, SecurityConfig } from "./HttpSecurity.ts"
-import { Drainer } from "./Drainer.ts"
-
-const gzip = promisify(gzipCallback)
+import { contentType, type Family, type Format, negotiate, renderBytes } from "../exposition/index.ts"
+import { Aggregate } from "../services/Aggregate.ts"
+import { DataPlane } from "../services/DataPlane.ts"
+import { Freshness } from "../services/Freshness.ts"
+import { SecurityConfig } from "../services/HttpSecurity.ts"
+import { makeGuard, respond } from "./guard.ts"
 
 const host = Config.String("PERCORE_HOST").pipe(Config.withDefault("127.0.0.1"))
 const port = Config.Port("PERCORE_PORT").pipe(Config.withDefault(9464))
@@ -41,21 +39,19 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
    * The caller owns the returned buffer (a later scrape never writes to it).
    */
   readonly scrape: (format: Format) => Effect.Effect<Uint8Array>
-}>()("percore/services/MetricsHttp") {
+}>()("percore/http/MetricsHttp") {
   static readonly layer = Layer.effect(
     MetricsHttp,
     Effect.gen(function*() {
       const aggregate = yield* Aggregate
-      const dataPlane = yield* DataPlane
-      const drainer = yield* Drainer
+      const freshness = yield* Freshness
       const { scrapeFlushWait } = yield* HttpConfig
       const warned = new Set<string>()
       const heapUsed = aggregate.own(SelfMetric.heapUsed.name, MetricKind.Gauge, SelfMetric.heapUsed.help, {})
       const resident = aggregate.own(SelfMetric.residentMemory.name, MetricKind.Gauge, SelfMetric.residentMemory.help, {})
 
       const render = Effect.fnUntraced(function*(format: Format, registry: Metric.MetricRegistry) {
-        yield* dataPlane.flush(scrapeFlushWait)
-        yield* drainer.drainNow
+        yield* freshness.refresh(scrapeFlushWait)
         heapUsed.value = process.memoryUsage().heapUsed
         resident.value = process.memoryUsage.rss()
         const claimed = new Set<string>()
@@ -116,50 +112,33 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
     const security = yield* SecurityConfig
     const { scrape } = yield* MetricsHttp
     const dataPlane = yield* DataPlane
-    const auth = makeAuthenticator(security)
-    if (auth.open && !isLoopback(host)) {
+    const guard = makeGuard(security)
+    if (guard.open && !isLoopback(host)) {
       yield* Effect.logWarning(`percore: serving metrics on ${host} without authentication; set PERCORE_AUTH_TOKEN or PERCORE_AUTH_USER/PASSWORD`)
     }
     let inFlight = 0
     const busy = HttpServerResponse.text("too many scrapes in flight\n", { status: 503, headers: { "retry-after": "1" } })
-    const unauthorized = HttpServerResponse.text("unauthorized\n", { status: 401, headers: { "www-authenticate": auth.challenge } })
     if (!metricsPath.startsWith("/")) return yield* Effect.die(new Error(`PERCORE_METRICS_PATH must start with "/", got ${JSON.stringify(metricsPath)}`))
-    const methodNotAllowed = HttpServerResponse.text("method not allowed\n", {
-      status: 405,
-      headers: { allow: "GET, HEAD" }
-    })
-    const onlyGet = <E, R>(handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
-      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-        request.method === "GET" || request.method === "HEAD" ? handler : Effect.succeed(methodNotAllowed))
 
-    const metrics = Effect.gen(function*() {
-      const request = yield* HttpServerRequest.HttpServerRequest
-      if (hasBody(request.headers)) {
-        return HttpServerResponse.text("requests to the metrics endpoint must not have a body\n", { status: 400 })
-      }
-      if (!auth.check(request.headers["authorization"])) return unauthorized
-      const format = negotiate(request.headers["accept"])
-      // Taking a slot and giving it back are one acquire/release pair: an interrupted scrape (a client
-      // that went away) can never leak a slot and leave /metrics answering 503 for good.
-      const bytes = yield* Effect.acquireUseRelease(
-        Effect.sync(() => inFlight < security.maxScrapesInFlight && ++inFlight > 0),
-        (slot) => (slot ? Effect.map(scrape(format), Option.some) : Effect.succeed(Option.none<Uint8Array>())),
-        (slot) => (slot ? Effect.sync(() => void inFlight--) : Effect.void)
-      )
-      if (Option.isNone(bytes)) return busy
-      const compress = acceptsGzip(request.headers["accept-encoding"])
-      const body = compress ? yield* Effect.promise(() => gzip(bytes.value)) : bytes.value
-      return HttpServerResponse.uint8Array(body, {
-        contentType: contentType(format),
-        headers: compress ? { "content-encoding": "gzip", vary: "Accept, Accept-Encoding" } : { vary: "Accept, Accept-Encoding" }
-      })
-    }).pipe(
-      Effect.catchDefect((defect) =>
-        Effect.logError("percore: rendering /metrics failed", defect).pipe(
-          Effect.as(HttpServerResponse.text("internal error while rendering metrics\n", { status: 500 }))
+    const metrics = (request: HttpServerRequest.HttpServerRequest) =>
+      Effect.gen(function*() {
+        const format = negotiate(request.headers["accept"])
+        // Taking a slot and giving it back are one acquire/release pair: an interrupted scrape (a client
+        // that went away) can never leak a slot and leave /metrics answering 503 for good.
+        const bytes = yield* Effect.acquireUseRelease(
+          Effect.sync(() => inFlight < security.maxScrapesInFlight && ++inFlight > 0),
+          (slot) => (slot ? Effect.map(scrape(format), Option.some) : Effect.succeed(Option.none<Uint8Array>())),
+          (slot) => (slot ? Effect.sync(() => void inFlight--) : Effect.void)
+        )
+        if (Option.isNone(bytes)) return busy
+        return yield* respond(request, bytes.value, { contentType: contentType(format), varyOn: ["Accept"] })
+      }).pipe(
+        Effect.catchDefect((defect) =>
+          Effect.logError("percore: rendering /metrics failed", defect).pipe(
+            Effect.as(HttpServerResponse.text("internal error while rendering metrics\n", { status: 500 }))
+          )
         )
       )
-    )
 
     const healthz = HttpServerResponse.text("ok\n")
     const readyz = Effect.suspend(() => {
@@ -170,18 +149,15 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
         { status: ready ? 200 : 503 }
       ))
     })
+    // Orchestrators probe these without credentials; they reveal nothing.
+    const open = { authenticate: false } as const
 
     return HttpRouter.addAll([
-      HttpRouter.route("*", metricsPath as HttpRouter.PathInput, onlyGet(metrics)),
-      HttpRouter.route("*", "/healthz", onlyGet(Effect.succeed(healthz))),
-      HttpRouter.route("*", "/readyz", onlyGet(readyz))
+      HttpRouter.route("*", metricsPath as HttpRouter.PathInput, guard.route(metrics, { refuseBody: "requests to the metrics endpoint must not have a body" })),
+      HttpRouter.route("*", "/healthz", guard.route(() => Effect.succeed(healthz), open)),
+      HttpRouter.route("*", "/readyz", guard.route(() => readyz, open))
     ])
   }))
 }
 
 const isLoopback = (host: string): boolean => host === "localhost" || host === "::1" || host.startsWith("127.")
-
-const hasBody = (headers: Readonly<Record<string, string | undefined>>): boolean => {
-  const length = headers["content-length"]
-  return (length !== undefined && length !== "0") || headers["transfer-encoding"] !== undefined
-}
