@@ -10,6 +10,7 @@ import { readdirSync, readFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
+import { median } from "../bench/harness.ts"
 
 const { values } = parseArgs({ options: { minutes: { type: "string" }, seconds: { type: "string" } } })
 const durationMs = values.seconds !== undefined ? Number(values.seconds) * 1000 : Number(values.minutes ?? 10) * 60_000
@@ -62,7 +63,6 @@ clearInterval(scraper)
 child.kill("SIGTERM")
 const code = await new Promise<number | null>((resolve) => child.once("exit", resolve))
 
-const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN
 const quarter = Math.max(1, Math.floor(samples.length / 4))
 const early = samples.slice(quarter, 2 * quarter)
 const late = samples.slice(-quarter)

@@ -33,7 +33,7 @@ import { allocateCoreBuffers, type CoreBuffers, defaultCoreSettings } from "../.
 import { type RingReader, type SampleSink, TelemetryRing } from "../../src/ring/index.ts"
 import type { AggregateSeries, AggregateState } from "../../src/services/AggregateState.ts"
 import type { CoreChannel } from "../../src/services/CoreChannel.ts"
-import type { BenchmarkResult, Ratio, ResultRow } from "../harness.ts"
+import { type BenchmarkResult, median, type Ratio, type ResultRow } from "../harness.ts"
 import {
   BATCH_STRIDE,
   Ctl,
@@ -632,12 +632,8 @@ export class Lab {
 
 // ─── statistics and result rows ──────────────────────────────────────────────────────────────────
 
-const medianOf = (values: ReadonlyArray<number>): number => {
-  const finite = values.filter(Number.isFinite).sort((a, b) => a - b)
-  if (finite.length === 0) return Number.NaN
-  const mid = finite.length >> 1
-  return finite.length % 2 === 1 ? finite[mid]! : (finite[mid - 1]! + finite[mid]!) / 2
-}
+/** The median of the finite values (a round that measured nothing gives NaN and is left out). */
+const medianOf = (values: ReadonlyArray<number>): number => median(values.filter(Number.isFinite))
 
 /** The rounds of one (competitor, cores, rate) cell, summarized by medians. */
 export interface Cell {
