@@ -34,7 +34,7 @@ const labelsOf = (attributes: Metric.Metric.AttributeSet | undefined, extra?: re
 
 const plain = (labels: Series["labels"], value: number): Series => ({ labels, value, sum: 0, count: 0 })
 
-export interface EffectFamilies {
+interface EffectFamilies {
   readonly families: ReadonlyArray<Family>
   /** Effect metric ids left out because their names collide with a family already claimed. */
   readonly skipped: ReadonlyArray<string>
