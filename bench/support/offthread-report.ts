@@ -11,23 +11,19 @@ import { BACKLOG_CAP, type CompetitorId, COMPETITORS, RING_CAPACITY, type Trial 
 /** The median of the finite values (a round that measured nothing gives NaN and is left out). */
 const medianOf = (values: ReadonlyArray<number>): number => median(values.filter(Number.isFinite))
 
-/** The rounds of one (competitor, cores, rate) cell, summarized by medians. */
-export interface Cell {
-  readonly competitor: CompetitorId
-  readonly cores: number
-  readonly rate: number
+/**
+ * The rounds of one (competitor, cores, rate) cell, summarized: the figures it shares with `Trial` are the rounds'
+ * medians, except where said.
+ */
+export interface Cell extends
+  Pick<
+    Trial,
+    "competitor" | "cores" | "rate" | "delivered" | "offered" | "dropPct" | "ringSamples" | "cpuPct" | "eluPct" | "backlog" | "latencyP50Ms" | "latencyP99Ms"
+  >
+{
   readonly rounds: number
-  readonly delivered: number
   readonly deliveredMin: number
   readonly deliveredMax: number
-  readonly offered: number
-  readonly dropPct: number
-  readonly ringSamples: number
-  readonly cpuPct: number
-  readonly eluPct: number
-  readonly backlog: number
-  readonly latencyP50Ms: number
-  readonly latencyP99Ms: number
   /** Rounds in which a postMessage producer hit its queue cap. */
   readonly cappedRounds: number
   /** Largest `Trial.unaccounted` of the rounds (handles: must be 0). */

@@ -54,49 +54,79 @@ const sumOf = (values: Float64Array): number => {
 }
 
 /**
- * The Drainer's early wake-up for a side's rings: `note` their wake counts before a drain, then `wait` resolves
- * when one of the first `active` rings signals half full after that (a wake-up during the drain included), or
- * after `timeoutMs`.
+ * What the percore sides share: persistent producers and their rings. `begin` starts the first `cores` of them (the
+ * active ones); a tick notes the rings' wake counts, then drains (`drain`, the side's own). The Drainer's early
+ * wake-up: `wake` resolves when one of the active rings signals half full after the last tick's note (a wake-up
+ * during the drain included), or after `timeoutMs`. `end` stops the runs and drains what they published last.
  */
-class WakeWatch {
-  private readonly readers: ReadonlyArray<RingReader>
-  private readonly seen: Int32Array
+abstract class PercoreSide implements Side {
+  protected active = 0
+  protected readonly slots: ReadonlyArray<Slot>
+  protected readonly readers: ReadonlyArray<RingReader>
+  private readonly wakeCounts: Int32Array
 
-  constructor(readers: ReadonlyArray<RingReader>) {
+  constructor(slots: ReadonlyArray<Slot>, readers: ReadonlyArray<RingReader>) {
+    this.slots = slots
     this.readers = readers
-    this.seen = new Int32Array(readers.length)
+    this.wakeCounts = new Int32Array(readers.length)
   }
 
-  note(active: number): void {
-    for (let i = 0; i < active; i++) this.seen[i] = this.readers[i]!.wakeCount()
+  /** Takes what the active producers published (the side's periodic work, after the wake counts were noted). */
+  protected abstract drain(): void
+  /** Data samples that reached this side's aggregate. */
+  protected abstract delivered(): number
+
+  async begin(cores: number, rate: number): Promise<void> {
+    this.active = cores
+    for (let i = 0; i < cores; i++) startRun(this.slots[i]!, rate)
   }
 
-  wait(active: number, timeoutMs: number): Promise<unknown> {
-    return Promise.race(this.readers.slice(0, active).map((reader, i) => reader.waitForWake(this.seen[i]!, timeoutMs)))
+  wake(timeoutMs: number): Promise<unknown> {
+    return Promise.race(this.readers.slice(0, this.active).map((reader, i) => reader.waitForWake(this.wakeCounts[i]!, timeoutMs)))
+  }
+
+  tick(): void {
+    for (let i = 0; i < this.active; i++) this.wakeCounts[i] = this.readers[i]!.wakeCount()
+    this.drain()
+  }
+
+  counts(): Counts {
+    let ringRecorded = 0
+    let ringDropped = 0
+    for (const reader of this.readers) {
+      ringRecorded += reader.published()
+      ringDropped += reader.dropped
+    }
+    return { delivered: this.delivered(), produced: produced(this.slots, this.active), ringRecorded, ringDropped, capped: 0 }
+  }
+
+  async end(): Promise<void> {
+    await stopRuns(this.slots.slice(0, this.active))
+    this.tick() // their final flushes / publishes
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.slots.map(exitProducer))
   }
 }
 
-
 /** Real CoreRuntime producers; real CoreChannels into one real AggregateState. */
-export class HandlesSide implements Side {
-  private active = 0
+export class HandlesSide extends PercoreSide {
   private readonly samples: Array<AggregateSeries> = []
   private readonly markerSeries: Array<AggregateSeries | undefined>
-  private readonly seen: Array<number>
-  private readonly slots: ReadonlyArray<Slot>
+  /** Per producer, the markers already read. */
+  private readonly markersSeen: Array<number>
   private readonly channels: ReadonlyArray<CoreChannel>
-  private readonly wakes: WakeWatch
   private readonly aggregate: AggregateState
   private readonly probe: Probe
 
   constructor(slots: ReadonlyArray<Slot>, channels: ReadonlyArray<CoreChannel>, aggregate: AggregateState, probe: Probe) {
-    this.slots = slots
+    super(slots, channels.map((c) => c.reader))
     this.channels = channels
-    this.wakes = new WakeWatch(channels.map((c) => c.reader))
     this.aggregate = aggregate
     this.probe = probe
     this.markerSeries = slots.map(() => undefined)
-    this.seen = slots.map(() => 0)
+    this.markersSeen = slots.map(() => 0)
   }
 
   static async create(workerUrl: URL, cores: number, probe: Probe): Promise<HandlesSide> {
@@ -113,17 +143,7 @@ export class HandlesSide implements Side {
     return new HandlesSide(slots, channels, aggregate, probe)
   }
 
-  async begin(cores: number, rate: number): Promise<void> {
-    this.active = cores
-    for (let i = 0; i < cores; i++) startRun(this.slots[i]!, rate)
-  }
-
-  wake(timeoutMs: number): Promise<unknown> {
-    return this.wakes.wait(this.active, timeoutMs)
-  }
-
-  tick(): void {
-    this.wakes.note(this.active)
+  protected drain(): void {
     for (let i = 0; i < this.active; i++) this.channels[i]!.drain()
     this.readMarkers()
   }
@@ -134,13 +154,13 @@ export class HandlesSide implements Side {
       if (series === undefined) continue
       this.markerSeries[w] = series
       const stamps = this.slots[w]!.stamps
-      let k = this.seen[w]!
+      let k = this.markersSeen[w]!
       for (; k < series.value; k++) this.probe.marker(stamps[k & (STAMP_SLOTS - 1)]!)
-      this.seen[w] = k
+      this.markersSeen[w] = k
     }
   }
 
-  counts(): Counts {
+  protected delivered(): number {
     if (this.samples.length < SERIES) {
       this.samples.length = 0
       for (let j = 0; j < SERIES; j++) {
@@ -151,41 +171,20 @@ export class HandlesSide implements Side {
     }
     let delivered = 0
     for (const s of this.samples) delivered += s.value
-    let ringRecorded = 0
-    let ringDropped = 0
-    for (const channel of this.channels) {
-      ringRecorded += channel.reader.published()
-      ringDropped += channel.reader.dropped
-    }
-    return { delivered, produced: produced(this.slots, this.active), ringRecorded, ringDropped, capped: 0 }
-  }
-
-  async end(): Promise<void> {
-    await stopRuns(this.slots.slice(0, this.active))
-    this.tick() // their final flushes
-  }
-
-  async close(): Promise<void> {
-    await Promise.all(this.slots.map(exitProducer))
+    return delivered
   }
 }
 
 /** Raw ring producers; `RingReader.drain` into a Float64Array sum per id. */
-export class RingSide implements Side {
-  private active = 0
+export class RingSide extends PercoreSide {
   private readonly sums = new Float64Array(SERIES)
   private readonly pendingMarkers = new Float64Array(4096)
   private pendingCount = 0
   private readonly sink: SampleSink
-  private readonly slots: ReadonlyArray<Slot>
-  private readonly readers: ReadonlyArray<RingReader>
-  private readonly wakes: WakeWatch
   private readonly probe: Probe
 
   constructor(slots: ReadonlyArray<Slot>, readers: ReadonlyArray<RingReader>, probe: Probe) {
-    this.slots = slots
-    this.readers = readers
-    this.wakes = new WakeWatch(readers)
+    super(slots, readers)
     this.probe = probe
     const sums = this.sums
     const markers = this.pendingMarkers
@@ -206,39 +205,14 @@ export class RingSide implements Side {
     return new RingSide(slots, readers, probe)
   }
 
-  async begin(cores: number, rate: number): Promise<void> {
-    this.active = cores
-    for (let i = 0; i < cores; i++) startRun(this.slots[i]!, rate)
-  }
-
-  wake(timeoutMs: number): Promise<unknown> {
-    return this.wakes.wait(this.active, timeoutMs)
-  }
-
-  tick(): void {
-    this.wakes.note(this.active)
+  protected drain(): void {
     for (let i = 0; i < this.active; i++) this.readers[i]!.drain(this.sink)
     for (let i = 0; i < this.pendingCount; i++) this.probe.marker(this.pendingMarkers[i]!)
     this.pendingCount = 0
   }
 
-  counts(): Counts {
-    let ringRecorded = 0
-    let ringDropped = 0
-    for (const reader of this.readers) {
-      ringRecorded += reader.published()
-      ringDropped += reader.dropped
-    }
-    return { delivered: sumOf(this.sums), produced: produced(this.slots, this.active), ringRecorded, ringDropped, capped: 0 }
-  }
-
-  async end(): Promise<void> {
-    await stopRuns(this.slots.slice(0, this.active))
-    this.tick()
-  }
-
-  async close(): Promise<void> {
-    await Promise.all(this.slots.map(exitProducer))
+  protected delivered(): number {
+    return sumOf(this.sums)
   }
 }
 
