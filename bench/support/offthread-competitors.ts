@@ -7,7 +7,7 @@ import type { ProducerKind } from "./offthread-producer.ts"
 
 export type CompetitorId = "handles" | "ring10" | "ring1" | "ringBatch" | "message" | "batched"
 
-export interface CompetitorInfo {
+interface CompetitorInfo {
   readonly label: string
   readonly kind: ProducerKind
   /** The main thread's tick: drain interval (percore), snapshot granularity (postMessage). */

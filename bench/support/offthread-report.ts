@@ -72,7 +72,7 @@ export const rateLabel = (rate: number): string =>
 
 export const coresLabel = (cores: number): string => `${cores} ${cores === 1 ? "core" : "cores"}`
 
-export const cellName = (c: Pick<Cell, "competitor" | "cores" | "rate">): string =>
+const cellName = (c: Pick<Cell, "competitor" | "cores" | "rate">): string =>
   `${COMPETITORS[c.competitor].label} · ${coresLabel(c.cores)} · ${rateLabel(c.rate)}`
 
 /** Delivered / offered ≥ this counts as keeping up (with no ring drops and no queue cap). */
@@ -166,7 +166,7 @@ export const loadNote = (before: number, after: number): string =>
 export const loadAverage = (): number => os.loadavg()[0] ?? 0
 
 /** Whole-machine and this-process CPU time, to tell how much of the machine other work took during a run. */
-export interface CpuSample {
+interface CpuSample {
   readonly machineBusyMs: number
   readonly machineTotalMs: number
   readonly processMs: number

@@ -66,7 +66,7 @@ export const killAllChildren = (): void => {
 }
 process.once("exit", killAllChildren)
 
-export interface StartOptions {
+interface StartOptions {
   /** Default: the repository root. */
   readonly cwd?: string
   /** Default: this process' environment. */
