@@ -45,14 +45,13 @@
  *
  * Run: `npm exec -- node bench/jitter.ts [--smoke] [--rounds N]`.
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { get as httpGet } from "node:http"
-import { createServer } from "node:net"
 import os from "node:os"
 import path from "node:path"
 import process from "node:process"
 import { fileURLToPath } from "node:url"
+import { type Child, findFreePort, getText, killAllChildren, startChild } from "../test/support/process.ts"
 import type { BenchmarkOptions, BenchmarkResult, Ratio, ResultRow } from "./harness.ts"
 import { median } from "./harness.ts"
 import { readSamples } from "./support/jitter-loop.ts"
@@ -98,82 +97,20 @@ const makePlan = (options: BenchmarkOptions): Plan => {
 
 // ─── child processes: every one tracked, every one killed on the way out ────────────────────────────
 
-interface Child {
-  readonly label: string
-  readonly process: ChildProcess
-  /** Resolves with the exit code (null when killed by a signal or never started). */
-  readonly exited: Promise<number | null>
-  /** Resolves with the first stdout line from now on that `match` accepts; rejects on exit or after `timeoutMs`. */
-  readonly nextLine: (match: (line: string) => boolean, timeoutMs: number) => Promise<string>
-  /** Last ~16 KB of stdout + stderr, for error messages. */
-  readonly output: () => string
-}
-
-const live = new Set<ChildProcess>()
+// Children come from test/support/process.ts (tracked there, SIGKILLed by `killAllChildren`); the bench adds its
+// temporary directories.
 const liveDirs = new Set<string>()
 /** Kills every child still running and removes the temporary directories (also on the way out of the process). */
 const killAll = (): void => {
-  for (const child of live) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
-  live.clear()
+  killAllChildren()
   for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true })
   liveDirs.clear()
 }
 
 const isRunning = (child: ChildProcess): boolean => child.exitCode === null && child.signalCode === null
 
-const startChild = (label: string, command: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv, stdin: "pipe" | "ignore" = "ignore"): Child => {
-  const child = spawn(command, args, { cwd: root, env, stdio: [stdin, "pipe", "pipe"] })
-  live.add(child)
-  let output = ""
-  let partial = ""
-  let ended = false
-  const lineListeners = new Set<(line: string | undefined) => void>()
-  const keep = (text: string): void => {
-    output = (output + text).slice(-16_384)
-  }
-  child.stdout?.on("data", (d: Buffer) => {
-    const text = d.toString()
-    keep(text)
-    const lines = (partial + text).split("\n")
-    partial = lines.pop() ?? ""
-    for (const line of lines) for (const listener of [...lineListeners]) listener(line)
-  })
-  child.stderr?.on("data", (d: Buffer) => keep(d.toString()))
-  const exited = new Promise<number | null>((resolve) => {
-    child.once("exit", (code) => resolve(code))
-    child.once("error", (error) => {
-      keep(`\n[spawn error] ${error.message}`)
-      resolve(null)
-    })
-  }).finally(() => {
-    live.delete(child)
-    ended = true
-    for (const listener of [...lineListeners]) listener(undefined)
-  })
-  const nextLine = (match: (line: string) => boolean, timeoutMs: number): Promise<string> =>
-    new Promise((resolve, reject) => {
-      const done = (): void => {
-        clearTimeout(timer)
-        lineListeners.delete(listener)
-      }
-      const listener = (line: string | undefined): void => {
-        if (line === undefined) {
-          done()
-          reject(new Error(`${label} exited (code ${child.exitCode}, signal ${child.signalCode}):\n${output}`))
-        } else if (match(line)) {
-          done()
-          resolve(line)
-        }
-      }
-      const timer = setTimeout(() => {
-        done()
-        reject(new Error(`${label}: no expected output within ${timeoutMs} ms:\n${output}`))
-      }, timeoutMs)
-      if (ended) listener(undefined)
-      else lineListeners.add(listener)
-    })
-  return { label, process: child, exited, nextLine, output: () => output }
-}
+const startSideChild = (label: string, command: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv, stdin: "pipe" | "ignore" = "ignore"): Child =>
+  startChild(label, command, args, { cwd: root, env, stdin })
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -193,35 +130,15 @@ const within = async <A>(promise: Promise<A>, ms: number, what: string): Promise
   }
 }
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))))
-    })
-  })
-
 /** GET without keep-alive (no socket outlives the request). Resolves status 0 on a connection error. */
 const get = (url: string): Promise<{ readonly status: number; readonly body: string }> =>
-  new Promise((resolve) => {
-    const request = httpGet(url, { agent: false, timeout: 5000 }, (response) => {
-      let body = ""
-      response.setEncoding("utf8")
-      response.on("data", (chunk: string) => (body += chunk))
-      response.on("end", () => resolve({ status: response.statusCode ?? 0, body }))
-      response.on("error", () => resolve({ status: 0, body }))
-    })
-    request.on("timeout", () => request.destroy())
-    request.on("error", () => resolve({ status: 0, body: "" }))
-  })
+  getText(url).catch(() => ({ status: 0, body: "" }))
 
 const waitUntil = async (child: Child, ready: () => Promise<boolean>, timeoutMs: number): Promise<void> => {
   const deadline = Date.now() + timeoutMs
   while (!(await ready())) {
-    if (!isRunning(child.process)) throw new Error(`${child.label} exited before it was ready:\n${child.output()}`)
-    if (Date.now() > deadline) throw new Error(`${child.label} not ready within ${timeoutMs} ms:\n${child.output()}`)
+    if (!isRunning(child.process)) throw new Error(`${child.name} exited before it was ready:\n${child.describe()}`)
+    if (Date.now() > deadline) throw new Error(`${child.name} not ready within ${timeoutMs} ms:\n${child.describe()}`)
     await sleep(50)
   }
 }
@@ -269,8 +186,8 @@ const startStormer = async (url: string, plan: Plan): Promise<Child> => {
   }
   const nice = plan.nice > 0 ? niceBinary() : undefined
   const child = nice === undefined
-    ? startChild("storm", process.execPath, [STORM_SCRIPT], env, "pipe")
-    : startChild("storm", nice, ["-n", String(plan.nice), process.execPath, STORM_SCRIPT], env, "pipe")
+    ? startSideChild("storm", process.execPath, [STORM_SCRIPT], env, "pipe")
+    : startSideChild("storm", nice, ["-n", String(plan.nice), process.execPath, STORM_SCRIPT], env, "pipe")
   await child.nextLine(hasType("ready"), 30_000)
   return child
 }
@@ -279,7 +196,7 @@ const storm = async (stormer: Child, plan: Plan): Promise<Storm> => {
   const done = stormer.nextLine(hasType("done"), plan.stormSeconds * 1000 + 30_000)
   stormer.process.stdin?.write("go\n")
   const parsed = parseJson(await done)
-  if (!isStorm(parsed)) throw new Error(`scrape storm: unexpected result:\n${stormer.output()}`)
+  if (!isStorm(parsed)) throw new Error(`scrape storm: unexpected result:\n${stormer.describe()}`)
   return parsed
 }
 
@@ -429,8 +346,8 @@ const runSide = async (side: SideName, plan: Plan, dir: string): Promise<SideRun
     let base: string | undefined
     let priorities: string | undefined
     if (side === "percore") {
-      const port = await freePort()
-      child = startChild(side, process.execPath, [MAIN], {
+      const port = await findFreePort()
+      child = startSideChild(side, process.execPath, [MAIN], {
         ...env,
         PERCORE_HOST: "127.0.0.1",
         PERCORE_PORT: String(port),
@@ -443,13 +360,13 @@ const runSide = async (side: SideName, plan: Plan, dir: string): Promise<SideRun
       await waitUntil(target, async () => (await get(`${base}/readyz`)).status === 200, 30_000)
       if (target.process.pid !== undefined) priorities = prioritiesOf(target.process.pid)
     } else if (side === "reference") {
-      child = startChild(side, process.execPath, [REFERENCE_SCRIPT], env)
+      child = startSideChild(side, process.execPath, [REFERENCE_SCRIPT], env)
       await child.nextLine(hasType("started"), 30_000)
     } else {
-      child = startChild(side, process.execPath, [PROM_SCRIPT], env)
+      child = startSideChild(side, process.execPath, [PROM_SCRIPT], env)
       const listening = parseJson(await child.nextLine(hasType("listening"), 30_000))
       const port = typeof listening === "object" && listening !== null && "port" in listening ? Number(listening.port) : Number.NaN
-      if (!Number.isInteger(port)) throw new Error(`${side}: no port:\n${child.output()}`)
+      if (!Number.isInteger(port)) throw new Error(`${side}: no port:\n${child.describe()}`)
       base = `http://127.0.0.1:${port}`
     }
     debug(`${side}: ready`)
@@ -494,10 +411,10 @@ const runSide = async (side: SideName, plan: Plan, dir: string): Promise<SideRun
       problems.push(`the final GET /metrics answered ${metrics.status} ${JSON.stringify(metrics.body.slice(0, 120))}`)
     }
     child.process.kill("SIGTERM")
-    const code = await within(child.exited, 20_000, `${side} shutdown`)
+    const { code } = await within(child.exit, 20_000, `${side} shutdown`)
     debug(`${side}: exited`)
-    if (code !== 0) throw new Error(`${side} exited with ${code}:\n${child.output()}`)
-    const logged = child.output().split("\n").filter((l) => /\b(WARN|ERROR|FATAL)\b|Error:/.test(l)).slice(0, 3)
+    if (code !== 0) throw new Error(`${side} exited with ${code}:\n${child.describe()}`)
+    const logged = (child.stdout() + child.stderr()).split("\n").filter((l) => /\b(WARN|ERROR|FATAL)\b|Error:/.test(l)).slice(0, 3)
     if (logged.length > 0) problems.push(`its output: ${logged.map((l) => l.trim().slice(0, 200)).join(" | ")}`)
     const { iterations, cpu } = readSamples(readFileSync(out))
     return { side, windows: windows.map((w) => cut(iterations, cpu, w, side)), scrapedIterations, problems, priorities }

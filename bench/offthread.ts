@@ -7,7 +7,7 @@
  * (a sum per id): percore handles (real `CoreRuntime` → real `CoreChannel` → real `AggregateState`, 10 ms
  * drains), the raw percore ring drained every 10 ms and every 1 ms (each also at once when a ring crosses half full,
  * as the Drainer does), the raw ring with a publish per 1000 samples, `postMessage` per sample, and `postMessage`
- * of 1000-sample `Float64Array`s, transferred. See `support/offthread-lab.ts` (control plane) and `support/offthread-producer.ts`
+ * of 1000-sample `Float64Array`s, transferred. See `support/offthread-lab.ts` (control plane: the lab and its parts) and `support/offthread-producer.ts`
  * (producers) for the method; the competitors run interleaved, trial by trial, in every round.
  *
  * Per row: delivered samples/s (median of rounds, min–max), and as a note: offered, drops (percore: ring dropped
@@ -23,30 +23,9 @@
 import os from "node:os"
 import { isMainThread, workerData } from "node:worker_threads"
 import type { BenchmarkOptions, BenchmarkResult, Ratio, ResultRow } from "./harness.ts"
-import {
-  type Cell,
-  type CompetitorId,
-  COMPETITORS,
-  coresLabel,
-  cpuNote,
-  cpuPerMillion,
-  cpuSample,
-  detailLine,
-  find,
-  Lab,
-  loadAverage,
-  loadNote,
-  machineLabel,
-  mps,
-  rateLabel,
-  ratioOf,
-  rowOf,
-  settingsNote,
-  summarize,
-  sustained,
-  tableOf,
-  type Trial
-} from "./support/offthread-lab.ts"
+import { type CompetitorId, COMPETITORS, type Trial } from "./support/offthread-competitors.ts"
+import { Lab } from "./support/offthread-lab.ts"
+import { type Cell, coresLabel, cpuNote, cpuPerMillion, cpuSample, detailLine, find, loadAverage, loadNote, machineLabel, mps, rateLabel, ratioOf, rowOf, settingsNote, summarize, sustained, tableOf } from "./support/offthread-report.ts"
 import { isProducerData, runProducer } from "./support/offthread-producer.ts"
 
 const ORDER: ReadonlyArray<CompetitorId> = ["handles", "ring10", "ring1", "ringBatch", "message", "batched"]

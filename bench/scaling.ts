@@ -26,30 +26,9 @@ import path from "node:path"
 import { pathToFileURL } from "node:url"
 import { isMainThread, workerData } from "node:worker_threads"
 import type { BenchmarkOptions, BenchmarkResult, Ratio, ResultRow } from "./harness.ts"
-import {
-  type Cell,
-  type CompetitorId,
-  COMPETITORS,
-  coresLabel,
-  cpuNote,
-  cpuPerMillion,
-  cpuSample,
-  detailLine,
-  find,
-  Lab,
-  loadAverage,
-  loadNote,
-  machineLabel,
-  mps,
-  plainFormat,
-  rateLabel,
-  ratioOf,
-  rowOf,
-  settingsNote,
-  summarize,
-  tableOf,
-  type Trial
-} from "./support/offthread-lab.ts"
+import { type CompetitorId, COMPETITORS, type Trial } from "./support/offthread-competitors.ts"
+import { Lab } from "./support/offthread-lab.ts"
+import { type Cell, coresLabel, cpuNote, cpuPerMillion, cpuSample, detailLine, find, loadAverage, loadNote, machineLabel, mps, plainFormat, rateLabel, ratioOf, rowOf, settingsNote, summarize, tableOf } from "./support/offthread-report.ts"
 import { isProducerData, runProducer } from "./support/offthread-producer.ts"
 
 const ORDER: ReadonlyArray<CompetitorId> = ["handles", "ring1", "ringBatch", "batched"]

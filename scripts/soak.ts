@@ -7,20 +7,16 @@
  */
 import { spawn } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs"
-import { createServer } from "node:net"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
+import { median } from "../bench/harness.ts"
+import { findFreePort } from "../test/support/process.ts"
 
 const { values } = parseArgs({ options: { minutes: { type: "string" }, seconds: { type: "string" } } })
 const durationMs = values.seconds !== undefined ? Number(values.seconds) * 1000 : Number(values.minutes ?? 10) * 60_000
 const sampleEveryMs = Math.max(1000, Math.min(10_000, durationMs / 60))
 
-const port = await new Promise<number>((resolve) => {
-  const s = createServer().listen(0, "127.0.0.1", () => {
-    const a = s.address()
-    s.close(() => resolve(typeof a === "object" && a !== null ? a.port : 0))
-  })
-})
+const port = await findFreePort()
 const child = spawn(process.execPath, ["src/main.ts"], {
   cwd: join(import.meta.dirname, ".."),
   env: { PERCORE_DEMO_RATE: "50000", ...process.env, PERCORE_PORT: String(port) },
@@ -62,7 +58,6 @@ clearInterval(scraper)
 child.kill("SIGTERM")
 const code = await new Promise<number | null>((resolve) => child.once("exit", resolve))
 
-const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN
 const quarter = Math.max(1, Math.floor(samples.length / 4))
 const early = samples.slice(quarter, 2 * quarter)
 const late = samples.slice(-quarter)

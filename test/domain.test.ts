@@ -2,6 +2,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { Arbitrary, Effect, Exit, Schema } from "effect"
 import {
   ConflictingDefinition,
+  counterFamilyName,
+  counterSampleName,
   defaultBuckets,
   DefinitionError,
   familyBaseName,
@@ -20,6 +22,7 @@ import {
   MetricKind,
   MetricName,
   metricNamePattern,
+  sampleNames,
   type SeriesDefinition,
   seriesKey,
   SeriesLimitExceeded,
@@ -82,6 +85,23 @@ describe("names", () => {
     assert.deepStrictEqual(familyBaseName("x_info_total", MetricKind.Counter) instanceof InvalidMetricName, true)
     assert.deepStrictEqual(familyBaseName("x", MetricKind.Gauge), { family: "x", sample: "x" })
     assert.deepStrictEqual(familyBaseName("x", MetricKind.Histogram), { family: "x", sample: "x" })
+  })
+
+  it("one _total rule: a counter's family drops one _total, its sample adds one", () => {
+    assert.strictEqual(counterFamilyName("x_total"), "x")
+    assert.strictEqual(counterFamilyName("x"), "x")
+    assert.strictEqual(counterFamilyName("x_total_total"), "x_total")
+    assert.strictEqual(counterFamilyName("_total"), "")
+    assert.strictEqual(counterSampleName("x"), "x_total")
+    assert.strictEqual(counterSampleName(counterFamilyName("x_total")), "x_total")
+  })
+
+  it("sampleNames: every name a family occupies in either format", () => {
+    assert.deepStrictEqual(sampleNames("x", "counter"), ["x", "x_total", "x_created"])
+    assert.deepStrictEqual(sampleNames("x", "gauge"), ["x"])
+    assert.deepStrictEqual(sampleNames("x", "unknown"), ["x"])
+    assert.deepStrictEqual(sampleNames("x", "histogram"), ["x", "x_bucket", "x_sum", "x_count", "x_created"])
+    assert.deepStrictEqual(sampleNames("x", "summary"), ["x", "x_sum", "x_count", "x_created"])
   })
 
   it("rejects names whose suffix would collide in OpenMetrics", () => {

@@ -1,5 +1,5 @@
 // Minimal types for the untyped npm package `parse-prometheus-text-format` (a text 0.0.4 parser we did not write,
-// used by test/exposition.test.ts). All values are returned as the strings found in the exposition.
+// used by the exposition tests). All values are returned as the strings found in the exposition.
 declare module "parse-prometheus-text-format" {
   export interface ParsedMetric {
     readonly value?: string

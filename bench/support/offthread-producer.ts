@@ -41,13 +41,13 @@ export type ProducerKind = "handles" | "ring" | "ringBatch" | "message" | "batch
 /** Data series per producer (ids 0 … SERIES − 1, round robin). */
 export const SERIES = 100
 /** Ring / message metric id of worker w's latency markers: MARKER_ID + w (never a data id). */
-export const MARKER_ID = 1000
+const MARKER_ID = 1000
 /** A latency marker about every this many ms, per producer. */
-export const MARKER_EVERY_MS = 1
+const MARKER_EVERY_MS = 1
 /** Slots of the handles producer's marker-time table (a power of two; ~4 s of markers). */
 export const STAMP_SLOTS = 4096
 /** Samples per transferred batch. */
-export const BATCH_SAMPLES = 1000
+const BATCH_SAMPLES = 1000
 /** Doubles per sample in a batch: id, kind, value, timestamp. */
 export const BATCH_STRIDE = 4
 /**

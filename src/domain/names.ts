@@ -11,6 +11,7 @@
  * without Schema machinery; the Schemas carry the same rules for Effect code and for arbitraries.
  */
 import { Schema } from "effect"
+import type { FamilyType } from "../exposition/model.ts"
 import { InvalidMetricName } from "./errors.ts"
 import { MetricKind } from "./MetricKind.ts"
 
@@ -95,6 +96,37 @@ export const LabelName = Schema.String.check(
 )
 export type LabelName = typeof LabelName.Type
 
+const TOTAL = "_total"
+
+/**
+ * The one `_total` rule, family side: a counter's family name is its name without one trailing `_total`
+ * (`x_total` → `x`, `x` → `x`). `"_total"` alone gives `""`; callers decide what an empty family means.
+ */
+export const counterFamilyName = (name: string): string => name.endsWith(TOTAL) ? name.slice(0, -TOTAL.length) : name
+
+/** The one `_total` rule, sample side: the sample name of a counter family (`x` → `x_total`). */
+export const counterSampleName = (family: string): string => family + TOTAL
+
+/**
+ * Every sample and metadata name a family of this name and type occupies in either format (OpenMetrics
+ * adds `_created` to counters, histograms and summaries). Two families may never share one of these; the
+ * renderer and the Effect-metric bridge both check collisions against this list. `name` is the family
+ * name (counters without `_total`).
+ */
+export const sampleNames = (name: string, type: FamilyType): ReadonlyArray<string> => {
+  switch (type) {
+    case "counter":
+      return [name, counterSampleName(name), `${name}_created`]
+    case "histogram":
+      return [name, `${name}_bucket`, `${name}_sum`, `${name}_count`, `${name}_created`]
+    case "summary":
+      return [name, `${name}_sum`, `${name}_count`, `${name}_created`]
+    case "gauge":
+    case "unknown":
+      return [name]
+  }
+}
+
 /**
  * Family name (OpenMetrics `# TYPE` name) and sample name (text 0.0.4 name, OpenMetrics
  * counter sample) of a metric.
@@ -126,7 +158,7 @@ export const familyBaseName = (name: string, kind: MetricKind): FamilyNames | In
   const problem = metricNameProblem(name)
   if (problem !== undefined) return new InvalidMetricName({ name, reason: problem })
   if (kind === MetricKind.Counter) {
-    const family = name.endsWith("_total") ? name.slice(0, -"_total".length) : name
+    const family = counterFamilyName(name)
     // Checked on the family so that `x_sum_total` is rejected like `x_sum`.
     const suffix = forbiddenSuffix(family, counterForbiddenSuffixes)
     if (suffix !== undefined) {
@@ -137,7 +169,7 @@ export const familyBaseName = (name: string, kind: MetricKind): FamilyNames | In
     if (familyProblem !== undefined) {
       return new InvalidMetricName({ name, reason: `family name ${JSON.stringify(family)} ${familyProblem}` })
     }
-    return { family, sample: `${family}_total` }
+    return { family, sample: counterSampleName(family) }
   }
   if (kind === MetricKind.Gauge || kind === MetricKind.Histogram) {
     const suffix = forbiddenSuffix(name, otherForbiddenSuffixes)

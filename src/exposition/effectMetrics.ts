@@ -10,6 +10,7 @@
  * Counters are counters; frequencies are counters with one series per observed value (label `key`).
  */
 import type { Metric } from "effect"
+import { counterFamilyName, sampleNames } from "../domain/names.ts"
 import type { Family, Series } from "./model.ts"
 
 const sanitizeMetricName = (name: string): string => {
@@ -24,20 +25,6 @@ const sanitizeLabelName = (name: string): string => {
   return cleaned
 }
 
-/** Every sample name a family of this name and type renders, for collision checks. */
-export const claimedNames = (name: string, type: Family["type"]): ReadonlyArray<string> => {
-  switch (type) {
-    case "counter":
-      return [name, `${name}_total`, `${name}_created`]
-    case "histogram":
-      return [name, `${name}_bucket`, `${name}_count`, `${name}_sum`, `${name}_created`]
-    case "summary":
-      return [name, `${name}_count`, `${name}_sum`, `${name}_created`]
-    default:
-      return [name]
-  }
-}
-
 const labelsOf = (attributes: Metric.Metric.AttributeSet | undefined, extra?: readonly [string, string]) => {
   const pairs = new Map<string, string>()
   for (const [k, v] of Object.entries(attributes ?? {})) pairs.set(sanitizeLabelName(k), String(v))
@@ -47,7 +34,7 @@ const labelsOf = (attributes: Metric.Metric.AttributeSet | undefined, extra?: re
 
 const plain = (labels: Series["labels"], value: number): Series => ({ labels, value, sum: 0, count: 0 })
 
-export interface EffectFamilies {
+interface EffectFamilies {
   readonly families: ReadonlyArray<Family>
   /** Effect metric ids left out because their names collide with a family already claimed. */
   readonly skipped: ReadonlyArray<string>
@@ -55,7 +42,7 @@ export interface EffectFamilies {
 
 /**
  * Converts Effect metric snapshots into families. `claimed` holds the sample names already in use
- * (see `claimedNames`); it is extended with the names of the families returned.
+ * (see `sampleNames` in domain/names); it is extended with the names of the families returned.
  */
 export const fromEffectSnapshots = (snapshots: ReadonlyArray<Metric.Metric.Snapshot>, claimed: Set<string>): EffectFamilies => {
   interface Building {
@@ -77,10 +64,10 @@ export const fromEffectSnapshots = (snapshots: ReadonlyArray<Metric.Metric.Snaps
       : snapshot.type === "Histogram"
       ? "histogram"
       : "summary"
-    const name = type === "counter" && base.endsWith("_total") ? base.slice(0, -"_total".length) : base
+    const name = type === "counter" ? counterFamilyName(base) : base
     let family = building.get(name)
     if (family === undefined) {
-      if (name === "" || claimedNames(name, type).some((n) => claimed.has(n))) {
+      if (name === "" || sampleNames(name, type).some((n) => claimed.has(n))) {
         skipped.push(snapshot.id)
         continue
       }
@@ -136,7 +123,7 @@ export const fromEffectSnapshots = (snapshots: ReadonlyArray<Metric.Metric.Snaps
   }
   const families: Array<Family> = []
   for (const [name, f] of building) {
-    for (const n of claimedNames(name, f.type)) claimed.add(n)
+    for (const n of sampleNames(name, f.type)) claimed.add(n)
     families.push({
       name,
       help: f.help,

@@ -6,6 +6,7 @@
  * WeakMap fallback for frozen objects), so a scrape only copies cached bytes and writes numbers as ASCII into one
  * growing buffer: no page-sized string is built, flattened or encoded.
  */
+import { counterFamilyName, counterSampleName, sampleNames } from "../domain/names.ts"
 import { ByteWriter, MAX_NUMBER_LINE, putBytes, putNumberLine, utf8, utf8Views } from "./bytes.ts"
 import {
   escapeHelp,
@@ -115,10 +116,12 @@ const noBounds: FamilyBounds = { parts: [], longest: 0 }
 const buildFamilyState = (family: Family): FamilyState => {
   const kind: Kind | undefined = Object.hasOwn(typeNames, family.type) ? typeNames[family.type] : undefined
   if (kind === undefined) return fail(`${family.name}: unknown family type ${String(family.type)}`)
-  let name = family.name
-  if (!metricNamePattern.test(name)) fail(`invalid metric name ${JSON.stringify(name)}`)
-  if (name.startsWith("__")) fail(`metric name ${name} is reserved (starts with __)`)
-  if (kind === KIND_COUNTER && name.endsWith("_total") && name.length > 6) name = name.slice(0, -6)
+  const given = family.name
+  if (!metricNamePattern.test(given)) fail(`invalid metric name ${JSON.stringify(given)}`)
+  if (given.startsWith("__")) fail(`metric name ${given} is reserved (starts with __)`)
+  // A counter named `_total` alone keeps that name as its family (an empty family name is not a name).
+  const stripped = kind === KIND_COUNTER ? counterFamilyName(given) : given
+  const name = stripped === "" ? given : stripped
   const help = family.help
   let textBounds = noBounds
   let openMetricsBounds = noBounds
@@ -126,20 +129,17 @@ const buildFamilyState = (family: Family): FamilyState => {
   let textHeader: Uint8Array
   let openMetricsHeader: Uint8Array
   let sampleName = name
-  let occupies: Array<string>
   switch (kind) {
     case KIND_COUNTER: {
-      sampleName = `${name}_total`
+      sampleName = counterSampleName(name)
       textHeader = header(sampleName, help, "counter", false)
       openMetricsHeader = header(name, help, "counter", true)
-      occupies = [name, sampleName, `${name}_created`]
       break
     }
     case KIND_GAUGE:
     case KIND_UNKNOWN: {
       textHeader = header(name, help, kind === KIND_GAUGE ? "gauge" : "untyped", false)
       openMetricsHeader = header(name, help, kind === KIND_GAUGE ? "gauge" : "unknown", true)
-      occupies = [name]
       break
     }
     case KIND_HISTOGRAM: {
@@ -150,7 +150,6 @@ const buildFamilyState = (family: Family): FamilyState => {
       openMetricsBounds = familyBounds(boundName, [...buckets.map(formatCanonicalFloat), "+Inf"])
       textHeader = header(name, help, "histogram", false)
       openMetricsHeader = header(name, help, "histogram", true)
-      occupies = [name, `${name}_bucket`, `${name}_sum`, `${name}_count`, `${name}_created`]
       break
     }
     case KIND_SUMMARY: {
@@ -161,7 +160,6 @@ const buildFamilyState = (family: Family): FamilyState => {
       openMetricsBounds = familyBounds(boundName, quantiles.map(formatCanonicalFloat))
       textHeader = header(name, help, "summary", false)
       openMetricsHeader = header(name, help, "summary", true)
-      occupies = [name, `${name}_sum`, `${name}_count`, `${name}_created`]
       break
     }
   }
@@ -170,7 +168,7 @@ const buildFamilyState = (family: Family): FamilyState => {
     // a series' bytes depend on the sample names (kind and name) and on which label name is reserved (kind)
     signature: `${kind} ${sampleName}`,
     sampleName,
-    occupies,
+    occupies: sampleNames(name, family.type),
     textHeader,
     openMetricsHeader,
     textBounds,

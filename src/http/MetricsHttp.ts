@@ -12,7 +12,8 @@
 import { Config, Context, Deferred, Duration, Effect, Layer, Metric, Option } from "effect"
 import { HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { MetricKind, SelfMetric } from "../domain/index.ts"
-import { claimedNames, fromEffectSnapshots } from "../exposition/effectMetrics.ts"
+import { sampleNames } from "../domain/names.ts"
+import { fromEffectSnapshots } from "../exposition/effectMetrics.ts"
 import { contentType, type Family, type Format, negotiate, renderBytes } from "../exposition/index.ts"
 import { Aggregate } from "../services/Aggregate.ts"
 import { DataPlane } from "../services/DataPlane.ts"
@@ -55,7 +56,7 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
         heapUsed.value = process.memoryUsage().heapUsed
         resident.value = process.memoryUsage.rss()
         const claimed = new Set<string>()
-        for (const family of aggregate.families.values()) for (const n of claimedNames(family.name, family.type)) claimed.add(n)
+        for (const family of aggregate.families.values()) for (const n of sampleNames(family.name, family.type)) claimed.add(n)
         const effect = fromEffectSnapshots(yield* Metric.snapshot.pipe(Effect.provideService(Metric.MetricRegistry, registry)), claimed)
         for (const id of effect.skipped) {
           if (warned.has(id)) continue

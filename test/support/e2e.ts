@@ -1,37 +1,27 @@
 /**
  * Helpers for the end-to-end tests: real child processes (percore's `node src/main.ts`, a real Prometheus
  * server), free ports, temporary directories, plain HTTP, an Accept-rewriting proxy and Prometheus' query API.
+ * The plain process / port / GET helpers live in `./process.ts` (the benchmarks use them too); here they are
+ * wrapped as Effects.
  *
  * Every process and server is a scoped resource: closing the scope stops it (SIGTERM, then SIGKILL after a
  * timeout) whatever the test's outcome. `killAllChildren` is a last resort for `afterAll`, and a synchronous
  * `exit` hook SIGKILLs anything still running if the test process itself goes away.
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { request as httpRequest, createServer, type IncomingHttpHeaders, type Server } from "node:http"
-import { createServer as createNetServer } from "node:net"
+import { request as httpRequest, createServer, type Server } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, type Scope } from "effect"
+import { type Child, describeExit, findFreePort, getText, type HttpResult, repoRoot, startChild, stopChild } from "./process.ts"
 
-/** Absolute path of the repository root (the cwd `npm start` runs in). */
-export const repoRoot = new URL("../..", import.meta.url).pathname.replace(/\/$/, "")
+export { type Child, type ExitInfo, killAllChildren, repoRoot, stopChild } from "./process.ts"
 
 // ---------------------------------------------------------------------------------------------------------
 // Ports, temporary directories, waiting
 
 /** A free TCP port on 127.0.0.1: listen on port 0, read the port, close. */
-export const freePort: Effect.Effect<number> = Effect.promise(() =>
-  new Promise<number>((resolve, reject) => {
-    const server = createNetServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error("no port assigned"))))
-    })
-  })
-)
+export const freePort: Effect.Effect<number> = Effect.promise(findFreePort)
 
 /** A temporary directory, removed (recursively) when the scope closes. */
 export const tempDir = (prefix: string): Effect.Effect<string, never, Scope.Scope> =>
@@ -80,43 +70,6 @@ export const waitFor = <A, E>(
 // ---------------------------------------------------------------------------------------------------------
 // Child processes
 
-export interface ExitInfo {
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-  readonly error?: Error
-  /** `Date.now()` when the process exited. */
-  readonly at: number
-}
-
-export interface Child {
-  readonly name: string
-  readonly process: ChildProcess
-  readonly stdout: () => string
-  readonly stderr: () => string
-  /** The exit, once it happened. */
-  readonly exited: () => ExitInfo | undefined
-  /** Resolves when the process has exited (or failed to start). */
-  readonly exit: Promise<ExitInfo>
-  /** Name, pid, exit and output, for failure messages. */
-  readonly describe: () => string
-}
-
-const describeExit = (exit: ExitInfo): string =>
-  exit.error !== undefined ? `failed: ${exit.error.message}` : exit.signal !== null ? `signal ${exit.signal}` : `code ${exit.code}`
-
-const tail = (s: string, max = 4000) => (s.length > max ? `…${s.slice(-max)}` : s)
-
-const running = new Set<ChildProcess>()
-
-/** SIGKILLs every child these helpers started that is still running (for `afterAll`). */
-export const killAllChildren = (): void => {
-  for (const child of running) {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
-  }
-  running.clear()
-}
-process.once("exit", killAllChildren)
-
 /**
  * Spawns a process (no shell), collecting its output. When the scope closes it is stopped: SIGTERM, then
  * SIGKILL after `killAfterMs`.
@@ -132,87 +85,15 @@ export const spawnChild = (
     (child) => Effect.promise(() => stopChild(child, options.killAfterMs ?? 5_000))
   )
 
-const startChild = (
-  name: string,
-  command: string,
-  args: ReadonlyArray<string>,
-  options: { readonly cwd?: string; readonly env?: NodeJS.ProcessEnv }
-): Child => {
-  const proc = spawn(command, args, {
-    cwd: options.cwd ?? repoRoot,
-    env: options.env ?? process.env,
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-  running.add(proc)
-  let stdout = ""
-  let stderr = ""
-  proc.stdout?.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
-  proc.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
-  let exitInfo: ExitInfo | undefined
-  const exit = new Promise<ExitInfo>((resolve) => {
-    proc.once("exit", (code, signal) => {
-      exitInfo ??= { code, signal, at: Date.now() }
-      running.delete(proc)
-      resolve(exitInfo)
-    })
-    proc.once("error", (error) => {
-      // A process that failed to start never emits "exit".
-      if (proc.pid === undefined) {
-        exitInfo ??= { code: null, signal: null, error, at: Date.now() }
-        running.delete(proc)
-        resolve(exitInfo)
-      }
-    })
-  })
-  const child: Child = {
-    name,
-    process: proc,
-    stdout: () => stdout,
-    stderr: () => stderr,
-    exited: () => exitInfo,
-    exit,
-    describe: () =>
-      `--- ${name} (pid ${proc.pid ?? "none"}, ${exitInfo === undefined ? "running" : describeExit(exitInfo)}) ` +
-      `${command} ${args.join(" ")}\n--- stdout:\n${tail(stdout)}\n--- stderr:\n${tail(stderr)}`
-  }
-  return child
-}
-
-/** SIGTERM, wait up to `killAfterMs`, SIGKILL, wait (bounded) for the exit. Never throws. */
-export const stopChild = async (child: Child, killAfterMs: number): Promise<void> => {
-  if (child.exited() !== undefined) return
-  child.process.kill("SIGTERM")
-  const timeout = (ms: number) => new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), ms).unref())
-  if ((await Promise.race([child.exit, timeout(killAfterMs)])) !== undefined) return
-  child.process.kill("SIGKILL")
-  await Promise.race([child.exit, timeout(5_000)])
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // HTTP
 
-export interface HttpResult {
-  readonly status: number
-  readonly headers: IncomingHttpHeaders
-  readonly body: string
-}
+export type { HttpResult } from "./process.ts"
 
 /** GET (a plain node:http request, no agent reuse), bounded by `timeoutMs`. Fails on a network error. */
 export const httpGet = (url: string, headers: Readonly<Record<string, string>> = {}, timeoutMs = 5_000): Effect.Effect<HttpResult, Error> =>
   Effect.tryPromise({
-    try: (signal) =>
-      new Promise<HttpResult>((resolve, reject) => {
-        const req = httpRequest(url, { method: "GET", headers: { ...headers }, signal, timeout: timeoutMs, agent: false }, (res) => {
-          let body = ""
-          res.setEncoding("utf8")
-          res.on("data", (chunk: string) => (body += chunk))
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }))
-          res.on("error", reject)
-        })
-        req.on("timeout", () => req.destroy(new Error(`GET ${url}: no answer within ${timeoutMs} ms`)))
-        req.on("error", reject)
-        req.end()
-      }),
+    try: (signal) => getText(url, headers, timeoutMs, signal),
     catch: (e) => (e instanceof Error ? e : new Error(String(e)))
   })
 
