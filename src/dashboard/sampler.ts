@@ -10,7 +10,7 @@
  */
 import { type ELDHistogram, monitorEventLoopDelay } from "node:perf_hooks"
 import { Clock, type Context, Effect, Schedule } from "effect"
-import { SelfMetric } from "../domain/index.ts"
+import { counterSampleName, SelfMetric } from "../domain/index.ts"
 import { escapeLabelValue } from "../exposition/index.ts"
 import type { AggregateFamily, AggregateSeries, AggregateState } from "../services/AggregateState.ts"
 import type { DataPlane } from "../services/DataPlane.ts"
@@ -162,7 +162,7 @@ const rankFamilies = (a: FamilyTrack, b: FamilyTrack): number =>
 
 /** The name a family is exposed under (counters with `_total`). */
 const displayName = (family: AggregateFamily): string =>
-  family.type === "counter" && !family.name.endsWith("_total") ? `${family.name}_total` : family.name
+  family.type === "counter" ? counterSampleName(family.name) : family.name
 
 /** The samples and what ranking them needs between samples. `take` is called once per interval. */
 class Sampler implements Samples {
