@@ -27,7 +27,7 @@ import { createRequire } from "node:module"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { promisify } from "node:util"
 import { gzip as gzipCallback } from "node:zlib"
-import { Clock, Config, Context, Effect, Layer, Schedule } from "effect"
+import { Clock, Context, Effect, Layer, Schedule } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { SelfMetric } from "../domain/index.ts"
 import { acceptsGzip, escapeLabelValue } from "../exposition/index.ts"
@@ -37,6 +37,7 @@ import { DataPlane } from "./DataPlane.ts"
 import { Drainer } from "./Drainer.ts"
 import { makeAuthenticator, SecurityConfig } from "./HttpSecurity.ts"
 import { HttpConfig } from "./MetricsHttp.ts"
+import { PercoreConfig } from "./PercoreConfig.ts"
 
 const gzip = promisify(gzipCallback)
 
@@ -606,7 +607,7 @@ export class Dashboard extends Context.Service<Dashboard, {
   /** The routes (`/`, `/assets/*`, `/api/snapshot`), as a Layer to merge into an `HttpRouter` app. */
   static readonly routes = Layer.unwrap(Effect.gen(function*() {
     // Host apps that already serve `/` turn the dashboard off with PERCORE_DASHBOARD=false.
-    if (!(yield* Config.Boolean("PERCORE_DASHBOARD").pipe(Config.withDefault(true)))) return Layer.empty
+    if (!(yield* PercoreConfig).dashboard) return Layer.empty
     const security = yield* SecurityConfig
     const dashboard = yield* Dashboard
     const auth = makeAuthenticator(security)

@@ -10,7 +10,7 @@
  */
 import { promisify } from "node:util"
 import { gzip as gzipCallback } from "node:zlib"
-import { Config, Context, Deferred, Duration, Effect, Layer, Metric, Option } from "effect"
+import { Context, Deferred, Duration, Effect, Layer, Metric, Option } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { MetricKind, SelfMetric } from "../domain/index.ts"
 import { claimedNames, fromEffectSnapshots } from "../exposition/effectMetrics.ts"
@@ -19,21 +19,20 @@ import { Aggregate } from "./Aggregate.ts"
 import { DataPlane } from "./DataPlane.ts"
 import { makeAuthenticator, SecurityConfig } from "./HttpSecurity.ts"
 import { Drainer } from "./Drainer.ts"
+import { PercoreConfig } from "./PercoreConfig.ts"
 
 const gzip = promisify(gzipCallback)
 
-const host = Config.String("PERCORE_HOST").pipe(Config.withDefault("127.0.0.1"))
-const port = Config.Port("PERCORE_PORT").pipe(Config.withDefault(9464))
+/** The HTTP surface's settings, a view of `PercoreConfig`. */
+export const HttpConfig = PercoreConfig.useSync((config) => ({
+  host: config.host,
+  port: config.port,
+  metricsPath: config.metricsPath,
+  scrapeFlushWait: config.scrapeFlushWait
+}))
 
-export const HttpConfig = Config.all({
-  host,
-  port,
-  metricsPath: Config.String("PERCORE_METRICS_PATH").pipe(Config.withDefault("/metrics")),
-  scrapeFlushWait: Config.Duration("PERCORE_SCRAPE_FLUSH_WAIT").pipe(Config.withDefault(Duration.millis(100)))
-})
-
-/** Where Node's HTTP server listens, in `NodeHttpServer.layerConfig`'s shape. */
-export const ListenConfig = { host, port } as const
+/** Where Node's HTTP server listens, a view of `PercoreConfig`. */
+export const ListenConfig = PercoreConfig.useSync((config) => ({ host: config.host, port: config.port }))
 
 export class MetricsHttp extends Context.Service<MetricsHttp, {
   /**
