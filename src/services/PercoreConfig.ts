@@ -185,20 +185,120 @@ const shown = (value: unknown): string => {
 
 type OptionName = keyof PercoreOptions
 
-/**
- * One setting: the option when given, else its variable, else `fallback`. Errors name the variable (and the
- * option), say what was expected and show the value, except for secrets.
- */
-const setting = <A, I>(
-  options: PercoreOptions,
-  option: OptionName,
+/** One setting: its variable, how its value is read, its default, and that default as `--help` shows it. */
+interface Spec<A, I> {
+  readonly variable: string
+  readonly value: Value<A, I>
+  readonly fallback: () => A
+  readonly shownDefault: string
+  /** Never shown in messages, and an empty value is refused rather than taken for "unset". */
+  readonly secret?: boolean
+}
+
+const spec = <A, I>(
   variable: string,
   value: Value<A, I>,
   fallback: () => A,
+  shownDefault: string,
   secretValue = false
-): Config.Config<A> => {
-  const given = options[option] as I | undefined
-  const got = (raw: unknown) => secretValue ? "" : `, got ${shown(raw)}`
+): Spec<A, I> => ({ variable, value, fallback, shownDefault, secret: secretValue })
+
+/** An optional setting's spec: absent stays None. */
+const optional = <A, I>(variable: string, value: Value<A, I>, shownDefault: string, secretValue = false): Spec<Option.Option<A>, I> =>
+  spec(
+    variable,
+    { fromString: (raw) => Result.map(value.fromString(raw), Option.some), fromOption: (input) => Result.map(value.fromOption(input), Option.some) },
+    Option.none,
+    shownDefault,
+    secretValue
+  )
+
+const path = text((s) => s.trim() !== "", "a file path")
+const seriesCount = integer(1, Number.MAX_SAFE_INTEGER, "a series count of at least 1")
+
+type Specs = { readonly [K in OptionName]-?: Spec<PercoreSettings[K], NonNullable<PercoreOptions[K]>> }
+
+/** Every setting, keyed by its option name. */
+const specs: Specs = {
+  cores: spec("PERCORE_CORES", integer(0, 65_535, "a number of cores, 0 or more"), () => Math.max(1, availableParallelism() - 1), "CPUs - 1, at least 1"),
+  worker: spec("PERCORE_WORKER", path, () => "", "the demo"),
+  ringCapacity: spec(
+    "PERCORE_RING_CAPACITY",
+    integer(MIN_RING_CAPACITY, MAX_RING_CAPACITY, `a ring capacity from ${MIN_RING_CAPACITY} to 2^24 (${MAX_RING_CAPACITY}) samples, rounded up to a power of two`),
+    () => 65_536,
+    "65536"
+  ),
+  drainInterval: spec("PERCORE_DRAIN_INTERVAL", duration(false), () => Duration.millis(10), "10ms"),
+  flushInterval: spec("PERCORE_FLUSH_INTERVAL", duration(false), () => Duration.millis(10), "10ms"),
+  stopGrace: spec("PERCORE_STOP_GRACE", duration(true), () => Duration.seconds(5), "5s"),
+  maxSeries: spec("PERCORE_MAX_SERIES", seriesCount, () => 100_000, "100000"),
+  maxSeriesPerCore: spec("PERCORE_MAX_SERIES_PER_CORE", seriesCount, () => 10_000, "10000"),
+  maxSeriesPerFamily: spec("PERCORE_MAX_SERIES_PER_FAMILY", seriesCount, () => 2_000, "2000"),
+  internLogBytes: spec(
+    "PERCORE_INTERN_LOG_BYTES",
+    integer(MIN_INTERN_LOG_BYTES, MAX_INTERN_LOG_BYTES, `at least ${MIN_INTERN_LOG_BYTES} bytes (percore's own per-core definitions need that much) and at most 2^30`),
+    () => 4 * 1024 * 1024,
+    "4194304"
+  ),
+  controlPlaneNice: spec("PERCORE_CONTROL_PLANE_NICE", integer(0, 19, "a nice value from 0 to 19"), () => 10, "10"),
+  host: spec("PERCORE_HOST", text((s) => s.trim() !== "", "a host name or address"), () => "127.0.0.1", "127.0.0.1"),
+  port: spec("PERCORE_PORT", integer(0, 65_535, "a port from 0 to 65535 (0 picks a free one)"), () => 9464, "9464"),
+  metricsPath: spec("PERCORE_METRICS_PATH", text((s) => s.startsWith("/"), `a path starting with "/", such as /metrics`), () => "/metrics", "/metrics"),
+  scrapeFlushWait: spec("PERCORE_SCRAPE_FLUSH_WAIT", duration(true), () => Duration.millis(100), "100ms"),
+  maxScrapesInFlight: spec("PERCORE_MAX_SCRAPES_IN_FLIGHT", integer(1, 1_000_000, "a number of scrapes of at least 1"), () => 8, "8"),
+  authToken: optional("PERCORE_AUTH_TOKEN", secret, "none", true),
+  authUser: optional("PERCORE_AUTH_USER", secret, "none", true),
+  authPassword: optional("PERCORE_AUTH_PASSWORD", secret, "none", true),
+  headersTimeout: spec("PERCORE_HEADERS_TIMEOUT", duration(false), () => Duration.seconds(10), "10s"),
+  requestTimeout: spec("PERCORE_REQUEST_TIMEOUT", duration(false), () => Duration.seconds(30), "30s"),
+  keepAliveTimeout: spec("PERCORE_KEEP_ALIVE_TIMEOUT", duration(false), () => Duration.seconds(30), "30s"),
+  // Node takes any size; below 1 KiB ordinary requests get 431, above 16 MiB one request could pin that much.
+  maxHeaderSize: spec("PERCORE_MAX_HEADER_SIZE", integer(1024, 1 << 24, "a size from 1024 to 16777216 bytes"), () => 16 * 1024, "16384"),
+  finalSnapshot: optional("PERCORE_FINAL_SNAPSHOT", path, "none"),
+  dashboard: spec("PERCORE_DASHBOARD", flag, () => true, "true")
+}
+
+/** A setting's variable and its default as `--help` shows it. */
+export const describeSetting = (option: OptionName): { readonly variable: string; readonly shownDefault: string } => specs[option]
+
+/**
+ * A setting's value from text (a command-line flag), as the typed option `layerWith` takes, or what was
+ * expected. Checked again by `layerWith`, like any option.
+ */
+export const optionFromString: { readonly [K in OptionName]-?: (raw: string) => Result.Result<NonNullable<PercoreOptions[K]>, string> } = {
+  cores: specs.cores.value.fromString,
+  worker: specs.worker.value.fromString,
+  ringCapacity: specs.ringCapacity.value.fromString,
+  drainInterval: specs.drainInterval.value.fromString,
+  flushInterval: specs.flushInterval.value.fromString,
+  stopGrace: specs.stopGrace.value.fromString,
+  maxSeries: specs.maxSeries.value.fromString,
+  maxSeriesPerCore: specs.maxSeriesPerCore.value.fromString,
+  maxSeriesPerFamily: specs.maxSeriesPerFamily.value.fromString,
+  internLogBytes: specs.internLogBytes.value.fromString,
+  controlPlaneNice: specs.controlPlaneNice.value.fromString,
+  host: specs.host.value.fromString,
+  port: specs.port.value.fromString,
+  metricsPath: specs.metricsPath.value.fromString,
+  scrapeFlushWait: specs.scrapeFlushWait.value.fromString,
+  maxScrapesInFlight: specs.maxScrapesInFlight.value.fromString,
+  authToken: secret.fromString,
+  authUser: secret.fromString,
+  authPassword: secret.fromString,
+  headersTimeout: specs.headersTimeout.value.fromString,
+  requestTimeout: specs.requestTimeout.value.fromString,
+  keepAliveTimeout: specs.keepAliveTimeout.value.fromString,
+  maxHeaderSize: specs.maxHeaderSize.value.fromString,
+  finalSnapshot: path.fromString,
+  dashboard: specs.dashboard.value.fromString
+}
+
+/**
+ * One setting: the option when given, else its variable, else its default. Errors name the variable (and the
+ * option), say what was expected and show the value, except for secrets.
+ */
+const setting = <A, I>(option: OptionName, given: I | undefined, { fallback, secret: secretValue, value, variable }: Spec<A, I>): Config.Config<A> => {
+  const got = (raw: unknown) => secretValue === true ? "" : `, got ${shown(raw)}`
   if (given !== undefined) {
     return Result.match(value.fromOption(given), {
       onSuccess: (a) => Config.succeed(a),
@@ -209,7 +309,7 @@ const setting = <A, I>(
     Config.option,
     Config.mapEffect(Option.match({
       onNone: () =>
-        secretValue
+        secretValue === true
           ? Effect.flatMap(setButEmpty(variable), (empty) =>
             empty
               ? Effect.fail(configError(`${variable} is set but empty: give it a value, or unset it to turn this off`))
@@ -240,71 +340,38 @@ const setButEmpty = (variable: string): Effect.Effect<boolean> =>
     return (yield* provider.load([...segments, name])) === undefined
   }).pipe(Effect.orElseSucceed(() => false))
 
-/** An optional setting: absent stays None; present must be valid. */
-const optionalSetting = <A, I>(options: PercoreOptions, option: OptionName, variable: string, value: Value<A, I>, secretValue = false) =>
-  setting<Option.Option<A>, I>(
-    options,
-    option,
-    variable,
-    {
-      fromString: (raw) => Result.map(value.fromString(raw), Option.some),
-      fromOption: (input) => Result.map(value.fromOption(input), Option.some)
-    },
-    Option.none,
-    secretValue
-  )
-
 /** Where the user started percore: npm runs scripts from the package root and says where it was called in INIT_CWD. */
 const startDirectory = Config.String("INIT_CWD").pipe(Config.option, Config.map(Option.getOrElse(() => process.cwd())))
-
-const path = text((s) => s.trim() !== "", "a file path")
 
 const read = (options: PercoreOptions): Config.Config<PercoreSettings> =>
   Config.all({
     base: startDirectory,
     settings: Config.all({
-      cores: setting(options, "cores", "PERCORE_CORES", integer(0, 65_535, "a number of cores, 0 or more"), () => Math.max(1, availableParallelism() - 1)),
-      worker: setting(options, "worker", "PERCORE_WORKER", path, () => ""),
-      ringCapacity: setting(
-        options,
-        "ringCapacity",
-        "PERCORE_RING_CAPACITY",
-        integer(MIN_RING_CAPACITY, MAX_RING_CAPACITY, `a ring capacity from ${MIN_RING_CAPACITY} to 2^24 (${MAX_RING_CAPACITY}) samples, rounded up to a power of two`),
-        () => 65_536
-      ),
-      drainInterval: setting(options, "drainInterval", "PERCORE_DRAIN_INTERVAL", duration(false), () => Duration.millis(10)),
-      flushInterval: setting(options, "flushInterval", "PERCORE_FLUSH_INTERVAL", duration(false), () => Duration.millis(10)),
-      stopGrace: setting(options, "stopGrace", "PERCORE_STOP_GRACE", duration(true), () => Duration.seconds(5)),
-      maxSeries: setting(options, "maxSeries", "PERCORE_MAX_SERIES", integer(1, Number.MAX_SAFE_INTEGER, "a series count of at least 1"), () => 100_000),
-      maxSeriesPerCore: setting(options, "maxSeriesPerCore", "PERCORE_MAX_SERIES_PER_CORE", integer(1, Number.MAX_SAFE_INTEGER, "a series count of at least 1"), () => 10_000),
-      maxSeriesPerFamily: setting(options, "maxSeriesPerFamily", "PERCORE_MAX_SERIES_PER_FAMILY", integer(1, Number.MAX_SAFE_INTEGER, "a series count of at least 1"), () => 2_000),
-      internLogBytes: setting(
-        options,
-        "internLogBytes",
-        "PERCORE_INTERN_LOG_BYTES",
-        integer(
-          MIN_INTERN_LOG_BYTES,
-          MAX_INTERN_LOG_BYTES,
-          `at least ${MIN_INTERN_LOG_BYTES} bytes (percore's own per-core definitions need that much) and at most 2^30`
-        ),
-        () => 4 * 1024 * 1024
-      ),
-      controlPlaneNice: setting(options, "controlPlaneNice", "PERCORE_CONTROL_PLANE_NICE", integer(0, 19, "a nice value from 0 to 19"), () => 10),
-      host: setting(options, "host", "PERCORE_HOST", text((s) => s.trim() !== "", "a host name or address"), () => "127.0.0.1"),
-      port: setting(options, "port", "PERCORE_PORT", integer(0, 65_535, "a port from 0 to 65535 (0 picks a free one)"), () => 9464),
-      metricsPath: setting(options, "metricsPath", "PERCORE_METRICS_PATH", text((s) => s.startsWith("/"), `a path starting with "/", such as /metrics`), () => "/metrics"),
-      scrapeFlushWait: setting(options, "scrapeFlushWait", "PERCORE_SCRAPE_FLUSH_WAIT", duration(true), () => Duration.millis(100)),
-      maxScrapesInFlight: setting(options, "maxScrapesInFlight", "PERCORE_MAX_SCRAPES_IN_FLIGHT", integer(1, 1_000_000, "a number of scrapes of at least 1"), () => 8),
-      authToken: optionalSetting(options, "authToken", "PERCORE_AUTH_TOKEN", secret, true),
-      authUser: optionalSetting(options, "authUser", "PERCORE_AUTH_USER", secret, true),
-      authPassword: optionalSetting(options, "authPassword", "PERCORE_AUTH_PASSWORD", secret, true),
-      headersTimeout: setting(options, "headersTimeout", "PERCORE_HEADERS_TIMEOUT", duration(false), () => Duration.seconds(10)),
-      requestTimeout: setting(options, "requestTimeout", "PERCORE_REQUEST_TIMEOUT", duration(false), () => Duration.seconds(30)),
-      keepAliveTimeout: setting(options, "keepAliveTimeout", "PERCORE_KEEP_ALIVE_TIMEOUT", duration(false), () => Duration.seconds(30)),
-      // Node takes any size; below 1 KiB ordinary requests get 431, above 16 MiB one request could pin that much.
-      maxHeaderSize: setting(options, "maxHeaderSize", "PERCORE_MAX_HEADER_SIZE", integer(1024, 1 << 24, "a size from 1024 to 16777216 bytes"), () => 16 * 1024),
-      finalSnapshot: optionalSetting(options, "finalSnapshot", "PERCORE_FINAL_SNAPSHOT", path),
-      dashboard: setting(options, "dashboard", "PERCORE_DASHBOARD", flag, () => true)
+      cores: setting("cores", options.cores, specs.cores),
+      worker: setting("worker", options.worker, specs.worker),
+      ringCapacity: setting("ringCapacity", options.ringCapacity, specs.ringCapacity),
+      drainInterval: setting("drainInterval", options.drainInterval, specs.drainInterval),
+      flushInterval: setting("flushInterval", options.flushInterval, specs.flushInterval),
+      stopGrace: setting("stopGrace", options.stopGrace, specs.stopGrace),
+      maxSeries: setting("maxSeries", options.maxSeries, specs.maxSeries),
+      maxSeriesPerCore: setting("maxSeriesPerCore", options.maxSeriesPerCore, specs.maxSeriesPerCore),
+      maxSeriesPerFamily: setting("maxSeriesPerFamily", options.maxSeriesPerFamily, specs.maxSeriesPerFamily),
+      internLogBytes: setting("internLogBytes", options.internLogBytes, specs.internLogBytes),
+      controlPlaneNice: setting("controlPlaneNice", options.controlPlaneNice, specs.controlPlaneNice),
+      host: setting("host", options.host, specs.host),
+      port: setting("port", options.port, specs.port),
+      metricsPath: setting("metricsPath", options.metricsPath, specs.metricsPath),
+      scrapeFlushWait: setting("scrapeFlushWait", options.scrapeFlushWait, specs.scrapeFlushWait),
+      maxScrapesInFlight: setting("maxScrapesInFlight", options.maxScrapesInFlight, specs.maxScrapesInFlight),
+      authToken: setting("authToken", options.authToken, specs.authToken),
+      authUser: setting("authUser", options.authUser, specs.authUser),
+      authPassword: setting("authPassword", options.authPassword, specs.authPassword),
+      headersTimeout: setting("headersTimeout", options.headersTimeout, specs.headersTimeout),
+      requestTimeout: setting("requestTimeout", options.requestTimeout, specs.requestTimeout),
+      keepAliveTimeout: setting("keepAliveTimeout", options.keepAliveTimeout, specs.keepAliveTimeout),
+      maxHeaderSize: setting("maxHeaderSize", options.maxHeaderSize, specs.maxHeaderSize),
+      finalSnapshot: setting("finalSnapshot", options.finalSnapshot, specs.finalSnapshot),
+      dashboard: setting("dashboard", options.dashboard, specs.dashboard)
     })
   }).pipe(Config.mapEffect(({ base, settings }) => checkTogether(options, resolvePaths(base, settings))))
 
