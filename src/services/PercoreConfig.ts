@@ -216,6 +216,9 @@ const optional = <A, I>(variable: string, value: Value<A, I>, shownDefault: stri
 const path = text((s) => s.trim() !== "", "a file path")
 const seriesCount = integer(1, Number.MAX_SAFE_INTEGER, "a series count of at least 1")
 
+const parsed = <A>(fromString: (raw: string) => Result.Result<A, string>, wrap: (value: A) => PercoreOptions) => (raw: string) =>
+  Result.map(fromString(raw), wrap)
+
 type Specs = { readonly [K in OptionName]-?: Spec<PercoreSettings[K], NonNullable<PercoreOptions[K]>> }
 
 /** Every setting, keyed by its option name. */
@@ -262,35 +265,35 @@ const specs: Specs = {
 export const describeSetting = (option: OptionName): { readonly variable: string; readonly shownDefault: string } => specs[option]
 
 /**
- * A setting's value from text (a command-line flag), as the typed option `layerWith` takes, or what was
- * expected. Checked again by `layerWith`, like any option.
+ * A setting's value from text (a command-line flag), as options for `layerWith` (`{ port: 9464 }`), or what
+ * was expected. `layerWith` checks it again, like any option.
  */
-export const optionFromString: { readonly [K in OptionName]-?: (raw: string) => Result.Result<NonNullable<PercoreOptions[K]>, string> } = {
-  cores: specs.cores.value.fromString,
-  worker: specs.worker.value.fromString,
-  ringCapacity: specs.ringCapacity.value.fromString,
-  drainInterval: specs.drainInterval.value.fromString,
-  flushInterval: specs.flushInterval.value.fromString,
-  stopGrace: specs.stopGrace.value.fromString,
-  maxSeries: specs.maxSeries.value.fromString,
-  maxSeriesPerCore: specs.maxSeriesPerCore.value.fromString,
-  maxSeriesPerFamily: specs.maxSeriesPerFamily.value.fromString,
-  internLogBytes: specs.internLogBytes.value.fromString,
-  controlPlaneNice: specs.controlPlaneNice.value.fromString,
-  host: specs.host.value.fromString,
-  port: specs.port.value.fromString,
-  metricsPath: specs.metricsPath.value.fromString,
-  scrapeFlushWait: specs.scrapeFlushWait.value.fromString,
-  maxScrapesInFlight: specs.maxScrapesInFlight.value.fromString,
-  authToken: secret.fromString,
-  authUser: secret.fromString,
-  authPassword: secret.fromString,
-  headersTimeout: specs.headersTimeout.value.fromString,
-  requestTimeout: specs.requestTimeout.value.fromString,
-  keepAliveTimeout: specs.keepAliveTimeout.value.fromString,
-  maxHeaderSize: specs.maxHeaderSize.value.fromString,
-  finalSnapshot: path.fromString,
-  dashboard: specs.dashboard.value.fromString
+export const optionsFromString: { readonly [K in OptionName]-?: (raw: string) => Result.Result<PercoreOptions, string> } = {
+  cores: parsed(specs.cores.value.fromString, (cores) => ({ cores })),
+  worker: parsed(specs.worker.value.fromString, (worker) => ({ worker })),
+  ringCapacity: parsed(specs.ringCapacity.value.fromString, (ringCapacity) => ({ ringCapacity })),
+  drainInterval: parsed(specs.drainInterval.value.fromString, (drainInterval) => ({ drainInterval })),
+  flushInterval: parsed(specs.flushInterval.value.fromString, (flushInterval) => ({ flushInterval })),
+  stopGrace: parsed(specs.stopGrace.value.fromString, (stopGrace) => ({ stopGrace })),
+  maxSeries: parsed(specs.maxSeries.value.fromString, (maxSeries) => ({ maxSeries })),
+  maxSeriesPerCore: parsed(specs.maxSeriesPerCore.value.fromString, (maxSeriesPerCore) => ({ maxSeriesPerCore })),
+  maxSeriesPerFamily: parsed(specs.maxSeriesPerFamily.value.fromString, (maxSeriesPerFamily) => ({ maxSeriesPerFamily })),
+  internLogBytes: parsed(specs.internLogBytes.value.fromString, (internLogBytes) => ({ internLogBytes })),
+  controlPlaneNice: parsed(specs.controlPlaneNice.value.fromString, (controlPlaneNice) => ({ controlPlaneNice })),
+  host: parsed(specs.host.value.fromString, (host) => ({ host })),
+  port: parsed(specs.port.value.fromString, (port) => ({ port })),
+  metricsPath: parsed(specs.metricsPath.value.fromString, (metricsPath) => ({ metricsPath })),
+  scrapeFlushWait: parsed(specs.scrapeFlushWait.value.fromString, (scrapeFlushWait) => ({ scrapeFlushWait })),
+  maxScrapesInFlight: parsed(specs.maxScrapesInFlight.value.fromString, (maxScrapesInFlight) => ({ maxScrapesInFlight })),
+  authToken: parsed(secret.fromString, (authToken) => ({ authToken })),
+  authUser: parsed(secret.fromString, (authUser) => ({ authUser })),
+  authPassword: parsed(secret.fromString, (authPassword) => ({ authPassword })),
+  headersTimeout: parsed(specs.headersTimeout.value.fromString, (headersTimeout) => ({ headersTimeout })),
+  requestTimeout: parsed(specs.requestTimeout.value.fromString, (requestTimeout) => ({ requestTimeout })),
+  keepAliveTimeout: parsed(specs.keepAliveTimeout.value.fromString, (keepAliveTimeout) => ({ keepAliveTimeout })),
+  maxHeaderSize: parsed(specs.maxHeaderSize.value.fromString, (maxHeaderSize) => ({ maxHeaderSize })),
+  finalSnapshot: parsed(path.fromString, (finalSnapshot) => ({ finalSnapshot })),
+  dashboard: parsed(specs.dashboard.value.fromString, (dashboard) => ({ dashboard }))
 }
 
 /**
