@@ -18,6 +18,7 @@
 import { availableParallelism } from "node:os"
 import { isAbsolute, resolve } from "node:path"
 import { Config, ConfigProvider, Context, Duration, Effect, Layer, Option, Redacted, Result, Runtime, Schema } from "effect"
+import { MAX_CAPACITY } from "../ring/index.ts"
 
 /** Every setting, typed and validated. */
 export interface PercoreSettings {
@@ -90,9 +91,8 @@ export interface PercoreOptions {
 export const MIN_INTERN_LOG_BYTES = 1024
 /** Intern log offsets are 32-bit words; 1 GiB is far beyond any sane series count. */
 export const MAX_INTERN_LOG_BYTES = 1 << 30
-/** The ring's bounds (`TelemetryRing.allocate` rounds up to a power of two). */
-export const MIN_RING_CAPACITY = 2
-export const MAX_RING_CAPACITY = 1 << 24
+/** The ring's bounds (`TelemetryRing.allocate` rounds a capacity up to a power of two). */
+const MIN_RING_CAPACITY = 2
 
 // ---------------------------------------------------------------------------------------------------------
 // Values: how one setting is parsed from a string and checked as a typed option
@@ -227,7 +227,7 @@ const specs: Specs = {
   worker: spec("PERCORE_WORKER", path, () => "", "the demo"),
   ringCapacity: spec(
     "PERCORE_RING_CAPACITY",
-    integer(MIN_RING_CAPACITY, MAX_RING_CAPACITY, `a ring capacity from ${MIN_RING_CAPACITY} to 2^24 (${MAX_RING_CAPACITY}) samples, rounded up to a power of two`),
+    integer(MIN_RING_CAPACITY, MAX_CAPACITY, `a ring capacity from ${MIN_RING_CAPACITY} to 2^24 (${MAX_CAPACITY}) samples, rounded up to a power of two`),
     () => 65_536,
     "65536"
   ),
