@@ -26,7 +26,7 @@ import { Drainer } from "./services/Drainer.ts"
 import { FinalSnapshot } from "./services/FinalSnapshot.ts"
 import { ServerLimitsConfig } from "./services/HttpSecurity.ts"
 import { HttpConfig, ListenConfig, MetricsHttp } from "./services/MetricsHttp.ts"
-import { PercoreConfig, type PercoreOptions } from "./services/PercoreConfig.ts"
+import { type OptionLabel, PercoreConfig, type PercoreOptions } from "./services/PercoreConfig.ts"
 
 /**
  * Aggregate → Drainer → (FinalSnapshot) → DataPlane → MetricsHttp and Dashboard, all exposed. Layers are released in
@@ -99,6 +99,6 @@ const withConfig = (config: Layer.Layer<PercoreConfig, Config.ConfigError>) => {
 export const Percore = {
   ...withConfig(PercoreConfig.layer),
   /** The same Layers with typed options; settings they leave out are read from the `ConfigProvider`. */
-  withOptions: (options: PercoreOptions) => withConfig(PercoreConfig.layerWith(options)),
+  withOptions: (options: PercoreOptions, label?: OptionLabel) => withConfig(PercoreConfig.layerWith(options, label)),
   answerEarlyRequests
 } as const

@@ -89,7 +89,7 @@ const percore = Command.make("percore", flags, (given) =>
       yield* Console.error([...problems, "(percore --help lists every flag)"].join("\n"))
       return yield* new InvalidFlags({ messages: problems })
     }
-    return yield* Layer.launch(Percore.withOptions(options).server)
+    return yield* Layer.launch(Percore.withOptions(options, (option) => `--${kebab(option)}`).server)
   })).pipe(
     Command.withDescription("Per-core metrics for Node.js worker threads: spawns data-plane cores and serves Prometheus /metrics"),
     Command.withExamples([

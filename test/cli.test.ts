@@ -95,6 +95,7 @@ describe("percore CLI", () => {
       [["--drain-interval", "soon"], /duration/],
       [["--metrics-path", "metrics"], /--metrics-path: expected a path starting with "\/"/],
       [["--intern-log-bytes", "256"], /--intern-log-bytes: expected at least 1024 bytes/],
+      [["--auth-user", "admin", "--cores", "0"], /--auth-user \(PERCORE_AUTH_USER\) is set but PERCORE_AUTH_PASSWORD is not/],
       [["--control-plane-nice", "20"], /--control-plane-nice/],
       [["--auth-token-file", "/nonexistent/token"], /auth-token-file/],
       [["--bogus"], /Unrecognized flag: --bogus/]

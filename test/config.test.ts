@@ -105,7 +105,10 @@ describe("PercoreConfig", () => {
         assert.include(message, `got "${value}"`, message)
       }
       // Node refuses a headers timeout above the request timeout.
-      assert.match(yield* refusal({ PERCORE_HEADERS_TIMEOUT: "1m", PERCORE_REQUEST_TIMEOUT: "30s" }), /PERCORE_HEADERS_TIMEOUT .* must not exceed PERCORE_REQUEST_TIMEOUT/)
+      assert.strictEqual(
+        yield* refusal({ PERCORE_HEADERS_TIMEOUT: "1m", PERCORE_REQUEST_TIMEOUT: "30s" }),
+        "PERCORE_HEADERS_TIMEOUT must not exceed PERCORE_REQUEST_TIMEOUT, got 1m and 30s"
+      )
     }))
 
   it.effect("an option that cannot work names the option and its variable", () =>
@@ -117,6 +120,13 @@ describe("PercoreConfig", () => {
       assert.match(yield* refusal({}, { internLogBytes: 256 }), new RegExp(`^internLogBytes \\(PERCORE_INTERN_LOG_BYTES\\): expected at least ${MIN_INTERN_LOG_BYTES}`))
       // An option is checked even when the environment holds a valid value.
       assert.match(yield* refusal({ PERCORE_PORT: "9000" }, { port: -1 }), /^port \(PERCORE_PORT\)/)
+      // Messages name an option as the caller labels it (the CLI: by its flag).
+      const flagLabel = (option: string) => `--${option}`
+      const labelled = yield* PercoreConfig.useSync((config) => config).pipe(
+        Effect.provide(PercoreConfig.layerWith({ authUser: "admin" }, flagLabel).pipe(Layer.provide(provider({})))),
+        Effect.flip
+      )
+      assert.match(describeConfigError(labelled), /^--authUser \(PERCORE_AUTH_USER\) is set but PERCORE_AUTH_PASSWORD is not/)
     }))
 
   it.effect("half-set or empty credentials refuse to start, naming the variables and never the secret", () =>

@@ -185,6 +185,11 @@ const shown = (value: unknown): string => {
 
 type OptionName = keyof PercoreOptions
 
+/** How messages name an option: by default its own name; the CLI names its flag (`--drain-interval`). */
+export type OptionLabel = (option: OptionName) => string
+
+const ownName: OptionLabel = (option) => option
+
 /** One setting: its variable, how its value is read, its default, and that default as `--help` shows it. */
 interface Spec<A, I> {
   readonly variable: string
@@ -300,12 +305,17 @@ export const optionsFromString: { readonly [K in OptionName]-?: (raw: string) =>
  * One setting: the option when given, else its variable, else its default. Errors name the variable (and the
  * option), say what was expected and show the value, except for secrets.
  */
-const setting = <A, I>(option: OptionName, given: I | undefined, { fallback, secret: secretValue, value, variable }: Spec<A, I>): Config.Config<A> => {
+const setting = <A, I>(
+  label: OptionLabel,
+  option: OptionName,
+  given: I | undefined,
+  { fallback, secret: secretValue, value, variable }: Spec<A, I>
+): Config.Config<A> => {
   const got = (raw: unknown) => secretValue === true ? "" : `, got ${shown(raw)}`
   if (given !== undefined) {
     return Result.match(value.fromOption(given), {
       onSuccess: (a) => Config.succeed(a),
-      onFailure: (expected) => Config.fail(new ConfigProvider.SourceError({ message: `${option} (${variable}): expected ${expected}${got(given)}` }))
+      onFailure: (expected) => Config.fail(new ConfigProvider.SourceError({ message: `${label(option)} (${variable}): expected ${expected}${got(given)}` }))
     })
   }
   return Config.String(variable).pipe(
@@ -346,37 +356,37 @@ const setButEmpty = (variable: string): Effect.Effect<boolean> =>
 /** Where the user started percore: npm runs scripts from the package root and says where it was called in INIT_CWD. */
 const startDirectory = Config.String("INIT_CWD").pipe(Config.option, Config.map(Option.getOrElse(() => process.cwd())))
 
-const read = (options: PercoreOptions): Config.Config<PercoreSettings> =>
+const read = (options: PercoreOptions, label: OptionLabel): Config.Config<PercoreSettings> =>
   Config.all({
     base: startDirectory,
     settings: Config.all({
-      cores: setting("cores", options.cores, specs.cores),
-      worker: setting("worker", options.worker, specs.worker),
-      ringCapacity: setting("ringCapacity", options.ringCapacity, specs.ringCapacity),
-      drainInterval: setting("drainInterval", options.drainInterval, specs.drainInterval),
-      flushInterval: setting("flushInterval", options.flushInterval, specs.flushInterval),
-      stopGrace: setting("stopGrace", options.stopGrace, specs.stopGrace),
-      maxSeries: setting("maxSeries", options.maxSeries, specs.maxSeries),
-      maxSeriesPerCore: setting("maxSeriesPerCore", options.maxSeriesPerCore, specs.maxSeriesPerCore),
-      maxSeriesPerFamily: setting("maxSeriesPerFamily", options.maxSeriesPerFamily, specs.maxSeriesPerFamily),
-      internLogBytes: setting("internLogBytes", options.internLogBytes, specs.internLogBytes),
-      controlPlaneNice: setting("controlPlaneNice", options.controlPlaneNice, specs.controlPlaneNice),
-      host: setting("host", options.host, specs.host),
-      port: setting("port", options.port, specs.port),
-      metricsPath: setting("metricsPath", options.metricsPath, specs.metricsPath),
-      scrapeFlushWait: setting("scrapeFlushWait", options.scrapeFlushWait, specs.scrapeFlushWait),
-      maxScrapesInFlight: setting("maxScrapesInFlight", options.maxScrapesInFlight, specs.maxScrapesInFlight),
-      authToken: setting("authToken", options.authToken, specs.authToken),
-      authUser: setting("authUser", options.authUser, specs.authUser),
-      authPassword: setting("authPassword", options.authPassword, specs.authPassword),
-      headersTimeout: setting("headersTimeout", options.headersTimeout, specs.headersTimeout),
-      requestTimeout: setting("requestTimeout", options.requestTimeout, specs.requestTimeout),
-      keepAliveTimeout: setting("keepAliveTimeout", options.keepAliveTimeout, specs.keepAliveTimeout),
-      maxHeaderSize: setting("maxHeaderSize", options.maxHeaderSize, specs.maxHeaderSize),
-      finalSnapshot: setting("finalSnapshot", options.finalSnapshot, specs.finalSnapshot),
-      dashboard: setting("dashboard", options.dashboard, specs.dashboard)
+      cores: setting(label, "cores", options.cores, specs.cores),
+      worker: setting(label, "worker", options.worker, specs.worker),
+      ringCapacity: setting(label, "ringCapacity", options.ringCapacity, specs.ringCapacity),
+      drainInterval: setting(label, "drainInterval", options.drainInterval, specs.drainInterval),
+      flushInterval: setting(label, "flushInterval", options.flushInterval, specs.flushInterval),
+      stopGrace: setting(label, "stopGrace", options.stopGrace, specs.stopGrace),
+      maxSeries: setting(label, "maxSeries", options.maxSeries, specs.maxSeries),
+      maxSeriesPerCore: setting(label, "maxSeriesPerCore", options.maxSeriesPerCore, specs.maxSeriesPerCore),
+      maxSeriesPerFamily: setting(label, "maxSeriesPerFamily", options.maxSeriesPerFamily, specs.maxSeriesPerFamily),
+      internLogBytes: setting(label, "internLogBytes", options.internLogBytes, specs.internLogBytes),
+      controlPlaneNice: setting(label, "controlPlaneNice", options.controlPlaneNice, specs.controlPlaneNice),
+      host: setting(label, "host", options.host, specs.host),
+      port: setting(label, "port", options.port, specs.port),
+      metricsPath: setting(label, "metricsPath", options.metricsPath, specs.metricsPath),
+      scrapeFlushWait: setting(label, "scrapeFlushWait", options.scrapeFlushWait, specs.scrapeFlushWait),
+      maxScrapesInFlight: setting(label, "maxScrapesInFlight", options.maxScrapesInFlight, specs.maxScrapesInFlight),
+      authToken: setting(label, "authToken", options.authToken, specs.authToken),
+      authUser: setting(label, "authUser", options.authUser, specs.authUser),
+      authPassword: setting(label, "authPassword", options.authPassword, specs.authPassword),
+      headersTimeout: setting(label, "headersTimeout", options.headersTimeout, specs.headersTimeout),
+      requestTimeout: setting(label, "requestTimeout", options.requestTimeout, specs.requestTimeout),
+      keepAliveTimeout: setting(label, "keepAliveTimeout", options.keepAliveTimeout, specs.keepAliveTimeout),
+      maxHeaderSize: setting(label, "maxHeaderSize", options.maxHeaderSize, specs.maxHeaderSize),
+      finalSnapshot: setting(label, "finalSnapshot", options.finalSnapshot, specs.finalSnapshot),
+      dashboard: setting(label, "dashboard", options.dashboard, specs.dashboard)
     })
-  }).pipe(Config.mapEffect(({ base, settings }) => checkTogether(options, resolvePaths(base, settings))))
+  }).pipe(Config.mapEffect(({ base, settings }) => checkTogether(options, label, resolvePaths(base, settings))))
 
 const resolvePaths = (base: string, settings: PercoreSettings): PercoreSettings => ({
   ...settings,
@@ -385,8 +395,8 @@ const resolvePaths = (base: string, settings: PercoreSettings): PercoreSettings 
 })
 
 /** Checks that involve more than one setting. */
-const checkTogether = (options: PercoreOptions, settings: PercoreSettings): Effect.Effect<PercoreSettings, Config.ConfigError> => {
-  const name = (option: OptionName, variable: string) => options[option] !== undefined ? `${option} (${variable})` : variable
+const checkTogether = (options: PercoreOptions, label: OptionLabel, settings: PercoreSettings): Effect.Effect<PercoreSettings, Config.ConfigError> => {
+  const name = (option: OptionName, variable: string) => options[option] !== undefined ? `${label(option)} (${variable})` : variable
   const user = name("authUser", "PERCORE_AUTH_USER")
   const password = name("authPassword", "PERCORE_AUTH_PASSWORD")
   // Basic auth with half its credentials would leave the metrics open while the operator believes them closed.
@@ -396,22 +406,24 @@ const checkTogether = (options: PercoreOptions, settings: PercoreSettings): Effe
   }
   // Node refuses a headers timeout above the request timeout.
   if (Duration.isGreaterThan(settings.headersTimeout, settings.requestTimeout)) {
-    return Effect.fail(configError(
-      `${name("headersTimeout", "PERCORE_HEADERS_TIMEOUT")} (${Duration.format(settings.headersTimeout)}) must not exceed ${
-        name("requestTimeout", "PERCORE_REQUEST_TIMEOUT")
-      } (${Duration.format(settings.requestTimeout)})`
-    ))
+    const headers = name("headersTimeout", "PERCORE_HEADERS_TIMEOUT")
+    const request = name("requestTimeout", "PERCORE_REQUEST_TIMEOUT")
+    const values = `${Duration.format(settings.headersTimeout)} and ${Duration.format(settings.requestTimeout)}`
+    return Effect.fail(configError(`${headers} must not exceed ${request}, got ${values}`))
   }
   return Effect.succeed(settings)
 }
 
 export class PercoreConfig extends Context.Service<PercoreConfig, PercoreSettings>()("percore/services/PercoreConfig") {
   /** Every setting from the `ConfigProvider` (the environment by default), or its default. */
-  static readonly layer: Layer.Layer<PercoreConfig, Config.ConfigError> = Layer.effect(PercoreConfig, Effect.map(read({}), PercoreConfig.of))
+  static readonly layer: Layer.Layer<PercoreConfig, Config.ConfigError> = Layer.effect(PercoreConfig, Effect.map(read({}, ownName), PercoreConfig.of))
 
-  /** The given options; every setting they leave out as `layer` reads it. */
-  static readonly layerWith = (options: PercoreOptions): Layer.Layer<PercoreConfig, Config.ConfigError> =>
-    Layer.effect(PercoreConfig, Effect.map(read(options), PercoreConfig.of))
+  /**
+   * The given options; every setting they leave out as `layer` reads it. `label` names an option in messages
+   * (the CLI passes its flags' names).
+   */
+  static readonly layerWith = (options: PercoreOptions, label: OptionLabel = ownName): Layer.Layer<PercoreConfig, Config.ConfigError> =>
+    Layer.effect(PercoreConfig, Effect.map(read(options, label), PercoreConfig.of))
 }
 
 /** A `ConfigError`'s own words, without the wrapper's prefix. */
