@@ -29,8 +29,8 @@ import { HttpConfig, ListenConfig, MetricsHttp } from "./services/MetricsHttp.ts
 import { type OptionLabel, PercoreConfig, type PercoreOptions } from "./services/PercoreConfig.ts"
 
 /**
- * Aggregate → Drainer → (FinalSnapshot) → DataPlane → MetricsHttp and Dashboard, all exposed. Layers are released in
- * reverse: the DataPlane stops and drains the cores before the final snapshot is written.
+ * PercoreConfig → Aggregate → Drainer → (FinalSnapshot) → DataPlane → MetricsHttp and Dashboard, all exposed. Layers
+ * are released in reverse: the DataPlane stops and drains the cores before the final snapshot is written.
  */
 const controlPlane = FinalSnapshot.layer.pipe(Layer.provideMerge(Drainer.layer), Layer.provideMerge(Aggregate.layer))
 const servicesOf = (config: Layer.Layer<PercoreConfig, Config.ConfigError>) =>
@@ -90,7 +90,7 @@ const serverOf = <E>(services: Layer.Layer<Layer.Success<ReturnType<typeof servi
     Layer.provideMerge(services)
   )
 
-/** `layer`, `services` and `server` with the settings from `config`. */
+/** `layer`, `services`, `routes` and `server`, with the settings from `config`. */
 const withConfig = (config: Layer.Layer<PercoreConfig, Config.ConfigError>) => {
   const services = servicesOf(config)
   return { layer: routes.pipe(Layer.provideMerge(services)), services, routes, server: serverOf(services) } as const
