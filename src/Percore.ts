@@ -9,6 +9,9 @@
  *   before the routes are attached.
  * - `Percore.server`: the same, served by Node's HTTP server on `PERCORE_HOST:PERCORE_PORT`, logging one line
  *   with the URL and the number of cores once it serves. `src/main.ts` launches it.
+ * - `Percore.withOptions(options)`: the same `layer`, `services`, `routes` and `server`, with typed settings
+ *   (`PercoreConfig.layerWith`); what the options leave out is read from the environment. The plain Layers
+ *   read every setting from the environment (`PercoreConfig.layer`), and expose `PercoreConfig` to the app.
  * - `Percore.answerEarlyRequests(server)`: makes a Node server answer `503` + `Retry-After` to requests that
  *   arrive while no handler is attached (starting, stopping) instead of holding them forever.
  */
@@ -24,21 +27,22 @@ import { FinalSnapshot } from "./services/FinalSnapshot.ts"
 import { Freshness } from "./services/Freshness.ts"
 import { ServerLimitsConfig } from "./services/HttpSecurity.ts"
 import { HttpConfig, ListenConfig, MetricsHttp } from "./http/MetricsHttp.ts"
-import { PercoreConfig } from "./services/PercoreConfig.ts"
+import { type OptionLabel, PercoreConfig, type PercoreOptions } from "./services/PercoreConfig.ts"
 
 /**
- * Aggregate → Drainer → (FinalSnapshot) → DataPlane → Freshness → MetricsHttp and Dashboard, all exposed. Layers are released in
- * reverse: the DataPlane stops and drains the cores before the final snapshot is written.
+ * PercoreConfig → Aggregate → Drainer → (FinalSnapshot) → DataPlane → Freshness → MetricsHttp and Dashboard, all exposed. Layers
+ * are released in reverse: the DataPlane stops and drains the cores before the final snapshot is written.
  */
 const controlPlane = FinalSnapshot.layer.pipe(Layer.provideMerge(Drainer.layer), Layer.provideMerge(Aggregate.layer))
-const services = Layer.mergeAll(MetricsHttp.layer, Dashboard.layer).pipe(
-  Layer.provideMerge(Freshness.layer),
-  Layer.provideMerge(DataPlane.layer),
-  Layer.provideMerge(controlPlane)
-)
+const servicesOf = (config: Layer.Layer<PercoreConfig, Config.ConfigError>) =>
+  Layer.mergeAll(MetricsHttp.layer, Dashboard.layer).pipe(
+    Layer.provideMerge(Freshness.layer),
+    Layer.provideMerge(DataPlane.layer),
+    Layer.provideMerge(controlPlane),
+    Layer.provideMerge(config)
+  )
 
 const routes = Layer.mergeAll(MetricsHttp.routes, Dashboard.routes)
-const layer = routes.pipe(Layer.provideMerge(services))
 
 /**
  * Node's server listens before an Effect app attaches its request handler (the app's layers are still building)
@@ -65,28 +69,38 @@ const announce = Layer.effectDiscard(Effect.gen(function*() {
 // Paths are matched case-sensitively (`/METRICS` is not `/metrics`); duplicate and trailing slashes are ignored.
 // Built in this order: the services, then the server listens, then the routes are attached, then the announcement
 // ("serving" means it: a client that waits for the line is answered). Released in reverse.
-const server = announce.pipe(
-  Layer.provide(HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true, routerConfig: { caseSensitive: true } })),
-  Layer.provide(Layer.unwrap(Effect.gen(function*() {
-    const limits = yield* ServerLimitsConfig
-    // Node's limits, set deliberately: slow or oversized clients are cut off, idle sockets closed.
-    const makeServer = () => {
-      const server = createServer({
-        headersTimeout: Duration.toMillis(limits.headersTimeout),
-        requestTimeout: Duration.toMillis(limits.requestTimeout),
-        maxHeaderSize: limits.maxHeaderSize,
-        // Node enforces the two timeouts above only when it checks connections (every 30 s by default).
-        connectionsCheckingInterval: Math.max(50, Math.min(1000, Duration.toMillis(limits.headersTimeout) / 2))
-      })
-      server.keepAliveTimeout = Duration.toMillis(limits.keepAliveTimeout)
-      return answerEarlyRequests(server)
-    }
-    return NodeHttpServer.layerConfig(makeServer, {
-      ...ListenConfig,
-      gracefulShutdownTimeout: Config.succeed(Duration.seconds(5))
-    })
-  }))),
-  Layer.provideMerge(services)
-)
+const serverOf = <E>(services: Layer.Layer<Layer.Success<ReturnType<typeof servicesOf>>, E>) =>
+  announce.pipe(
+    Layer.provide(HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true, routerConfig: { caseSensitive: true } })),
+    Layer.provide(Layer.unwrap(Effect.gen(function*() {
+      const limits = yield* ServerLimitsConfig
+      const { host, port } = yield* ListenConfig
+      // Node's limits, set deliberately: slow or oversized clients are cut off, idle sockets closed.
+      const makeServer = () => {
+        const server = createServer({
+          headersTimeout: Duration.toMillis(limits.headersTimeout),
+          requestTimeout: Duration.toMillis(limits.requestTimeout),
+          maxHeaderSize: limits.maxHeaderSize,
+          // Node enforces the two timeouts above only when it checks connections (every 30 s by default).
+          connectionsCheckingInterval: Math.max(50, Math.min(1000, Duration.toMillis(limits.headersTimeout) / 2))
+        })
+        server.keepAliveTimeout = Duration.toMillis(limits.keepAliveTimeout)
+        return answerEarlyRequests(server)
+      }
+      return NodeHttpServer.layer(makeServer, { host, port, gracefulShutdownTimeout: Duration.seconds(5) })
+    }))),
+    Layer.provideMerge(services)
+  )
 
-export const Percore = { layer, services, routes, server, answerEarlyRequests } as const
+/** `layer`, `services`, `routes` and `server`, with the settings from `config`. */
+const withConfig = (config: Layer.Layer<PercoreConfig, Config.ConfigError>) => {
+  const services = servicesOf(config)
+  return { layer: routes.pipe(Layer.provideMerge(services)), services, routes, server: serverOf(services) } as const
+}
+
+export const Percore = {
+  ...withConfig(PercoreConfig.layer),
+  /** The same Layers with typed options; settings they leave out are read from the `ConfigProvider`. */
+  withOptions: (options: PercoreOptions, label?: OptionLabel) => withConfig(PercoreConfig.layerWith(options, label)),
+  answerEarlyRequests
+} as const

@@ -1,66 +1,106 @@
 /**
  * The `percore` command: the service of `npm start`, with flags. Every flag falls back to its
- * environment variable (and then to the default), so a deployment can mix both.
+ * environment variable (and then to the default), so a deployment can mix both. `--help` shows each flag's
+ * variable and default; they come from PercoreConfig, which also checks every value.
+ *
+ * Flag values are read as text and checked here, so a bad one is explained in one line (with an example
+ * for durations) instead of under the whole help page. Relative paths start from the directory percore
+ * was started in (`INIT_CWD` under npm).
  */
 import { readFileSync } from "node:fs"
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { ConfigProvider, Duration, Effect, Layer, Option, Schema } from "effect"
+import { Console, Data, Effect, Layer, Option, Record, Result, Runtime } from "effect"
 import { Command, Flag } from "effect/cli"
 import packageJson from "../package.json" with { type: "json" }
 import { Percore } from "./Percore.ts"
+import { describeSetting, optionsFromString, type PercoreOptions, reportConfigErrors } from "./services/PercoreConfig.ts"
 import { teardown } from "./teardown.ts"
 
-const DurationInput = Schema.String.pipe(
-  Schema.check(Schema.makeFilter((s: string) => Option.isSome(Duration.fromInput(s as Duration.Input)) || `expected a duration such as "10 millis" or "5 seconds", got "${s}"`))
-)
-const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
-const PortNumber = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))
-const NiceValue = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 19 }))
+/** Each setting's flag: what its value is and what it does. Its name is the option's in kebab-case (`drainInterval` → `--drain-interval`). */
+const settingFlags = {
+  cores: ["n", "data-plane cores (worker threads) to spawn"],
+  worker: ["path", "core module each core runs (relative to where percore was started)"],
+  host: ["address", "address to listen on"],
+  port: ["port", "port to listen on (0 picks a free one)"],
+  metricsPath: ["path", "path of the metrics endpoint"],
+  ringCapacity: ["samples", "samples per core ring (rounded up to a power of two)"],
+  drainInterval: ["duration", "how often rings are drained, e.g. 10ms"],
+  flushInterval: ["duration", "how often cores publish coalesced updates, e.g. 10ms"],
+  scrapeFlushWait: ["duration", "how long a scrape waits for cores to flush"],
+  stopGrace: ["duration", "how long stopping cores get before they are terminated"],
+  maxSeries: ["n", "series the aggregate holds in all"],
+  maxSeriesPerCore: ["n", "series one core may define"],
+  maxSeriesPerFamily: ["n", "series one core may define in one family"],
+  internLogBytes: ["bytes", "shared memory for one core's series definitions"],
+  controlPlaneNice: ["0-19", "Linux nice value (0-19) of the control-plane thread; cores keep theirs, 0 turns this off"],
+  maxScrapesInFlight: ["n", "scrapes rendering at once; more get 503"],
+  headersTimeout: ["duration", "slow clients must send their headers within this"],
+  requestTimeout: ["duration", "a whole request must arrive within this"],
+  keepAliveTimeout: ["duration", "idle keep-alive connections close after this"],
+  maxHeaderSize: ["bytes", "larger request headers get 431"],
+  finalSnapshot: ["path", "write the final OpenMetrics exposition to this file on exit"],
+  dashboard: ["true|false", "serve the live dashboard at / (true or false)"],
+  authUser: ["user", "basic-auth user required on the metrics path (with --auth-password-file)"]
+} as const satisfies { readonly [K in keyof PercoreOptions]?: readonly [metavar: string, description: string] }
+
+const kebab = (name: string) => name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)
+
+const valueFlags = Record.map(settingFlags, ([metavar, description], option) => {
+  const { variable, shownDefault } = describeSetting(option)
+  return Flag.String(kebab(option)).pipe(
+    Flag.withMetavar(metavar),
+    Flag.withDescription(`${description} [${variable}, default ${shownDefault}]`),
+    Flag.optional
+  )
+})
+
+const secretFileFlag = (name: string, variable: string, description: string) =>
+  Flag.File(name, { mustExist: true }).pipe(Flag.withDescription(`${description} [${variable}, default none]`), Flag.optional)
 
 const flags = {
-  cores: Flag.Int("cores").pipe(Flag.withSchema(NonNegativeInt), Flag.withDescription("data-plane cores (worker threads) to spawn [PERCORE_CORES]"), Flag.optional),
-  host: Flag.String("host").pipe(Flag.withDescription("address to listen on [PERCORE_HOST, default 127.0.0.1]"), Flag.optional),
-  port: Flag.Int("port").pipe(Flag.withSchema(PortNumber), Flag.withDescription("port to listen on [PERCORE_PORT, default 9464]"), Flag.optional),
-  metricsPath: Flag.String("metrics-path").pipe(Flag.withDescription("path of the metrics endpoint [PERCORE_METRICS_PATH]"), Flag.optional),
-  worker: Flag.String("worker").pipe(Flag.withDescription("core module each core runs [PERCORE_WORKER, default: the demo]"), Flag.optional),
-  ringCapacity: Flag.Int("ring-capacity").pipe(Flag.withSchema(NonNegativeInt), Flag.withDescription("samples per core ring [PERCORE_RING_CAPACITY]"), Flag.optional),
-  drainInterval: Flag.String("drain-interval").pipe(Flag.withSchema(DurationInput), Flag.withDescription("how often rings are drained, e.g. \"10 millis\" [PERCORE_DRAIN_INTERVAL]"), Flag.optional),
-  flushInterval: Flag.String("flush-interval").pipe(Flag.withSchema(DurationInput), Flag.withDescription("how often cores publish coalesced updates [PERCORE_FLUSH_INTERVAL]"), Flag.optional),
-  controlPlaneNice: Flag.Int("control-plane-nice").pipe(
-    Flag.withSchema(NiceValue),
-    Flag.withDescription("Linux nice value (0-19) of the control-plane thread; cores keep theirs, 0 turns this off [PERCORE_CONTROL_PLANE_NICE, default 10]"),
-    Flag.optional
-  ),
-  authTokenFile: Flag.File("auth-token-file", { mustExist: true }).pipe(Flag.withDescription("file holding the bearer token required on the metrics path [PERCORE_AUTH_TOKEN]"), Flag.optional)
+  ...valueFlags,
+  authTokenFile: secretFileFlag("auth-token-file", "PERCORE_AUTH_TOKEN", "file holding the bearer token required on the metrics path"),
+  authPasswordFile: secretFileFlag("auth-password-file", "PERCORE_AUTH_PASSWORD", "file holding the basic-auth password (with --auth-user)")
 }
 
-const percore = Command.make("percore", flags, (options) => {
-  const overlay: Record<string, string> = {}
-  const set = (name: string, value: Option.Option<string | number>) => {
-    if (Option.isSome(value)) overlay[name] = String(value.value)
-  }
-  set("PERCORE_CORES", options.cores)
-  set("PERCORE_HOST", options.host)
-  set("PERCORE_PORT", options.port)
-  set("PERCORE_METRICS_PATH", options.metricsPath)
-  set("PERCORE_WORKER", options.worker)
-  set("PERCORE_RING_CAPACITY", options.ringCapacity)
-  set("PERCORE_DRAIN_INTERVAL", options.drainInterval)
-  set("PERCORE_FLUSH_INTERVAL", options.flushInterval)
-  set("PERCORE_CONTROL_PLANE_NICE", options.controlPlaneNice)
-  set("PERCORE_AUTH_TOKEN", Option.map(options.authTokenFile, (path) => readFileSync(path, "utf8").trim()))
-  const env = { ...process.env, ...overlay } as Record<string, string>
-  return Layer.launch(Percore.server).pipe(Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env }))))
-}).pipe(
-  Command.withDescription("Per-core metrics for Node.js worker threads: spawns data-plane cores and serves Prometheus /metrics"),
-  Command.withExamples([
-    { command: "percore --cores 4 --port 9464", description: "four demo cores, metrics on 127.0.0.1:9464" },
-    { command: "percore --worker ./my-core.ts --auth-token-file /run/secrets/metrics-token", description: "your core module, with a bearer token" }
-  ])
-)
+/** Bad flag values, already explained on stderr: exit 2 (a usage error) without a stack trace. */
+class InvalidFlags extends Data.TaggedError("InvalidFlags")<{ readonly messages: ReadonlyArray<string> }> {
+  override readonly [Runtime.errorReported] = false
+  override readonly [Runtime.errorExitCode] = 2
+}
+
+const readSecret = (path: string) => readFileSync(path, "utf8").trim()
+
+const percore = Command.make("percore", flags, (given) =>
+  Effect.gen(function*() {
+    let options: PercoreOptions = {}
+    const problems: Array<string> = []
+    for (const option of Record.keys(settingFlags)) {
+      const raw = given[option]
+      if (Option.isNone(raw)) continue
+      Result.match(optionsFromString[option](raw.value), {
+        onSuccess: (parsed) => (options = { ...options, ...parsed }),
+        onFailure: (expected) => problems.push(`--${kebab(option)}: expected ${expected}, got ${JSON.stringify(raw.value)}`)
+      })
+    }
+    if (Option.isSome(given.authTokenFile)) options = { ...options, authToken: readSecret(given.authTokenFile.value) }
+    if (Option.isSome(given.authPasswordFile)) options = { ...options, authPassword: readSecret(given.authPasswordFile.value) }
+    if (problems.length > 0) {
+      yield* Console.error([...problems, "(percore --help lists every flag)"].join("\n"))
+      return yield* new InvalidFlags({ messages: problems })
+    }
+    return yield* Layer.launch(Percore.withOptions(options, (option) => `--${kebab(option)}`).server)
+  })).pipe(
+    Command.withDescription("Per-core metrics for Node.js worker threads: spawns data-plane cores and serves Prometheus /metrics"),
+    Command.withExamples([
+      { command: "percore --cores 4 --port 9464", description: "four demo cores, metrics on 127.0.0.1:9464" },
+      { command: "percore --worker ./my-core.ts --auth-token-file /run/secrets/metrics-token", description: "your core module, with a bearer token" }
+    ])
+  )
 
 percore.pipe(
   Command.run({ version: packageJson.version }),
+  reportConfigErrors,
   Effect.provide(NodeServices.layer),
   (effect) => NodeRuntime.runMain(effect, { teardown })
 )

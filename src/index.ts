@@ -9,6 +9,6 @@ export { CoreCrashed, type CoreStatus, DataPlane } from "./services/DataPlane.ts
 export { type DrainReport, Drainer } from "./services/Drainer.ts"
 export { Freshness, type Refreshed } from "./services/Freshness.ts"
 export { HttpConfig, MetricsHttp } from "./http/MetricsHttp.ts"
-export { PercoreConfig } from "./services/PercoreConfig.ts"
+export { type PercoreOptions, PercoreConfig, type PercoreSettings } from "./services/PercoreConfig.ts"
 export type { CoreBuffers, CoreSettings } from "./core/CoreBuffers.ts"
 export * from "./domain/index.ts"

@@ -1,11 +1,12 @@
 /**
- * The `percore` command, run as a real process: help, version, clear errors with a non-zero exit for
- * bad flags, and flags that override the environment.
+ * The `percore` command, run as a real process: help (every flag with its variable and default), version,
+ * short clear errors with a non-zero exit for bad flags and settings, flags that override the environment,
+ * and relative paths resolved against the directory the user started from.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { spawn, spawnSync } from "node:child_process"
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { freePort } from "./support/e2e.ts"
@@ -13,6 +14,9 @@ import { freePort } from "./support/e2e.ts"
 const root = join(import.meta.dirname, "..")
 const cli = (args: ReadonlyArray<string>) =>
   spawnSync(process.execPath, ["bin/percore.mjs", ...args], { cwd: root, encoding: "utf8", timeout: 30_000 })
+/** src/cli.ts itself, on this test's Node (24). */
+const cliSource = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, ["src/cli.ts", ...args], { cwd: root, encoding: "utf8", timeout: 30_000, env: { ...process.env, ...env } })
 
 describe("percore CLI", () => {
   it("--help lists every flag with its environment variable, and exits 0", () => {
@@ -22,6 +26,59 @@ describe("percore CLI", () => {
       assert.include(stdout, flag)
     }
     assert.include(stdout, "PERCORE_CORES")
+  })
+
+  it("--help shows each setting flag's variable and default", () => {
+    const { status, stdout } = cliSource(["--help"])
+    assert.strictEqual(status, 0)
+    for (
+      const line of [
+        "[PERCORE_PORT, default 9464]",
+        "[PERCORE_HOST, default 127.0.0.1]",
+        "[PERCORE_METRICS_PATH, default /metrics]",
+        "[PERCORE_DRAIN_INTERVAL, default 10ms]",
+        "[PERCORE_FLUSH_INTERVAL, default 10ms]",
+        "[PERCORE_SCRAPE_FLUSH_WAIT, default 100ms]",
+        "[PERCORE_STOP_GRACE, default 5s]",
+        "[PERCORE_RING_CAPACITY, default 65536]",
+        "[PERCORE_INTERN_LOG_BYTES, default 4194304]",
+        "[PERCORE_MAX_SCRAPES_IN_FLIGHT, default 8]",
+        "[PERCORE_CONTROL_PLANE_NICE, default 10]",
+        "[PERCORE_DASHBOARD, default true]",
+        "[PERCORE_FINAL_SNAPSHOT, default none]"
+      ]
+    ) assert.include(stdout, line)
+    // Every flag of a setting names its variable and default.
+    const flagLines = stdout.split("\n").filter((line) => /^\s+--[a-z-]+ /.test(line) && line.includes("PERCORE_"))
+    assert.isAtLeast(flagLines.length, 25)
+    for (const line of flagLines) assert.match(line, /\[PERCORE_[A-Z_]+, default [^\]]+\]$/, line)
+  })
+
+  it("a bad flag value is explained in a line or two, with an example for durations, and exits 2", () => {
+    const { status, stdout, stderr } = cliSource(["--drain-interval", "soon", "--port", "70000"])
+    assert.strictEqual(status, 2)
+    const output = (stdout + stderr).trim()
+    assert.include(output, `--drain-interval: expected a duration such as 10ms, 5s or "10 millis", got "soon"`)
+    assert.include(output, `--port: expected a port from 0 to 65535 (0 picks a free one), got "70000"`)
+    assert.isAtMost(output.split("\n").length, 3, output)
+    assert.notInclude(output, "FLAGS")
+  })
+
+  it("a setting in the environment that cannot work is one line naming the variable, and exit 1", () => {
+    for (
+      const [env, message] of [
+        [{ PERCORE_DRAIN_INTERVAL: "soon" }, `PERCORE_DRAIN_INTERVAL: expected a duration such as 10ms, 5s or "10 millis", got "soon"`],
+        [{ PERCORE_AUTH_USER: "admin" }, "PERCORE_AUTH_USER is set but PERCORE_AUTH_PASSWORD is not"],
+        [{ PERCORE_AUTH_TOKEN: "" }, "PERCORE_AUTH_TOKEN is set but empty"],
+        [{ PERCORE_INTERN_LOG_BYTES: "256" }, "PERCORE_INTERN_LOG_BYTES: expected at least 1024 bytes"]
+      ] as const
+    ) {
+      const { status, stdout, stderr } = cliSource(["--cores", "0", "--port", "0"], env)
+      const output = (stdout + stderr).trim()
+      assert.strictEqual(status, 1, output)
+      assert.include(output, message)
+      assert.strictEqual(output.split("\n").length, 1, output)
+    }
   })
 
   it("--version prints the package version", () => {
@@ -36,6 +93,9 @@ describe("percore CLI", () => {
       [["--cores", "-1"], /--cores/],
       [["--port", "70000"], /--port/],
       [["--drain-interval", "soon"], /duration/],
+      [["--metrics-path", "metrics"], /--metrics-path: expected a path starting with "\/"/],
+      [["--intern-log-bytes", "256"], /--intern-log-bytes: expected at least 1024 bytes/],
+      [["--auth-user", "admin", "--cores", "0"], /--auth-user \(PERCORE_AUTH_USER\) is set but PERCORE_AUTH_PASSWORD is not/],
       [["--control-plane-nice", "20"], /--control-plane-nice/],
       [["--auth-token-file", "/nonexistent/token"], /auth-token-file/],
       [["--bogus"], /Unrecognized flag: --bogus/]
@@ -52,7 +112,7 @@ describe("percore CLI", () => {
       const port = yield* freePort
       const tokenFile = join(mkdtempSync(join(tmpdir(), "percore-cli-")), "token")
       writeFileSync(tokenFile, "cli-secret\n")
-      const child = spawn(process.execPath, ["bin/percore.mjs", "--cores", "1", "--port", String(port), "--auth-token-file", tokenFile], {
+      const child = spawn(process.execPath, ["bin/percore.mjs", "--cores", "1", "--port", String(port), "--auth-token-file", tokenFile, "--drain-interval", "5ms", "--flush-interval", "2.5ms"], {
         cwd: root,
         env: { ...process.env, PERCORE_PORT: "1", PERCORE_CORES: "3" },
         stdio: ["ignore", "pipe", "pipe"]
@@ -74,5 +134,30 @@ describe("percore CLI", () => {
       child.kill("SIGTERM")
       assert.strictEqual(yield* Effect.promise(() => exited), 0)
       assert.notInclude(output, "cli-secret")
+    }))
+
+  it.live("a relative --final-snapshot is written under the directory the user started from (INIT_CWD under npm)", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort
+      const startedIn = mkdtempSync(join(tmpdir(), "percore-cli-start-"))
+      const child = spawn(process.execPath, ["src/cli.ts", "--cores", "0", "--port", String(port), "--final-snapshot", "final.om"], {
+        cwd: root,
+        env: { ...process.env, INIT_CWD: startedIn },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      let output = ""
+      child.stdout.on("data", (d: Buffer) => (output += d.toString()))
+      child.stderr.on("data", (d: Buffer) => (output += d.toString()))
+      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve))
+      yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
+      const deadline = Date.now() + 20_000
+      while (!output.includes("percore: serving")) {
+        if (Date.now() > deadline) return assert.fail(output)
+        yield* Effect.sleep("20 millis")
+      }
+      child.kill("SIGTERM")
+      assert.strictEqual(yield* Effect.promise(() => exited), 0, output)
+      assert.include(readFileSync(join(startedIn, "final.om"), "utf8"), "# EOF")
+      assert.isFalse(existsSync(join(root, "final.om")))
     }))
 })

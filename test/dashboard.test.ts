@@ -27,6 +27,7 @@ import {
 } from "../src/dashboard/Dashboard.ts"
 import { DataPlane } from "../src/services/DataPlane.ts"
 import { Drainer } from "../src/services/Drainer.ts"
+import { PercoreConfig } from "../src/services/PercoreConfig.ts"
 import { BUSY, IDLE } from "./fixtures/dashboard-core.ts"
 import { until } from "./support/until.ts"
 
@@ -98,9 +99,17 @@ const define = (aggregate: AggregateState, input: Parameters<typeof validateDefi
   return resolved.series
 }
 
-/** The dashboard's services without cores: `aggregate`, a data plane with no cores, a drainer with no rings. */
-const withoutCores = (aggregate: AggregateState, drainer: Partial<Context.Service.Shape<typeof Drainer>> = {}) =>
+/**
+ * The dashboard's services without cores: `aggregate`, a data plane with no cores, a drainer with no rings, and
+ * the settings read from `env`.
+ */
+const withoutCores = (
+  aggregate: AggregateState,
+  drainer: Partial<Context.Service.Shape<typeof Drainer>> = {},
+  env: Record<string, string> = {}
+) =>
   Layer.mergeAll(
+    PercoreConfig.layer.pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env })))),
     Layer.succeed(Aggregate, aggregate),
     Layer.succeed(DataPlane, DataPlane.of({
       cores: () => [],
@@ -215,7 +224,7 @@ describe("PERCORE_DASHBOARD=false (TestClock)", () => {
           reads.rings++
           return []
         }
-      }).pipe(Layer.merge(ConfigProvider.layer(ConfigProvider.fromEnv({ env }))))
+      }, env)
       const dashboard = Context.get(yield* Layer.build(Dashboard.layer.pipe(Layer.provide(stubs))), Dashboard)
       yield* Effect.yieldNow
       for (let s = 0; s < 5; s++) yield* TestClock.adjust("1 second")

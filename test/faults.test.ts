@@ -12,6 +12,7 @@ import type { AggregateState } from "../src/services/AggregateState.ts"
 import type { CoreChannel } from "../src/services/CoreChannel.ts"
 import { DataPlane } from "../src/services/DataPlane.ts"
 import { Drainer } from "../src/services/Drainer.ts"
+import { PercoreConfig } from "../src/services/PercoreConfig.ts"
 import { startPercore } from "./support/e2e.ts"
 import { until } from "./support/until.ts"
 
@@ -19,6 +20,7 @@ const percoreLayer = (env: Record<string, string>) =>
   DataPlane.layer.pipe(
     Layer.provideMerge(Drainer.layer),
     Layer.provideMerge(Aggregate.layer),
+    Layer.provideMerge(PercoreConfig.layer),
     Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env: { PERCORE_WORKER: "test/fixtures/fault-core.ts", ...env } })))
   )
 

@@ -11,13 +11,14 @@
  * `PERCORE_DASHBOARD=false` (for host apps that serve `/` themselves) turns the whole dashboard off: no sampling,
  * no routes.
  */
-import { Clock, Config, Context, Effect, Layer } from "effect"
+import { Clock, Context, Effect, Layer } from "effect"
 import { makeGuard } from "../http/guard.ts"
 import { HttpConfig } from "../http/MetricsHttp.ts"
 import { Aggregate } from "../services/Aggregate.ts"
 import { DataPlane } from "../services/DataPlane.ts"
 import { Drainer } from "../services/Drainer.ts"
 import { SecurityConfig } from "../services/HttpSecurity.ts"
+import { PercoreConfig } from "../services/PercoreConfig.ts"
 import { loadAssets } from "./assets.ts"
 import { dashboardRoutes } from "./routes.ts"
 import { noSamples, type Sources, startSampler } from "./sampler.ts"
@@ -35,7 +36,6 @@ export {
   type SnapshotOptions
 } from "./view.ts"
 
-const DashboardEnabled = Config.Boolean("PERCORE_DASHBOARD").pipe(Config.withDefault(true))
 
 export class Dashboard extends Context.Service<Dashboard, {
   /** False when `PERCORE_DASHBOARD=false`: nothing is sampled and no route is served. */
@@ -48,7 +48,7 @@ export class Dashboard extends Context.Service<Dashboard, {
   static readonly layer = Layer.effect(
     Dashboard,
     Effect.gen(function*() {
-      const enabled = yield* DashboardEnabled
+      const enabled = (yield* PercoreConfig).dashboard
       const sources: Sources = { aggregate: yield* Aggregate, dataPlane: yield* DataPlane, drainer: yield* Drainer }
       const startedAt = yield* Clock.currentTimeMillis
       const { samples, sample } = enabled ? yield* startSampler(sources) : { samples: noSamples, sample: Effect.void }

@@ -9,7 +9,7 @@
  * Methods, request bodies, credentials and gzip are the shared guard's (`./guard.ts`), as for the dashboard.
  * `MetricsHttp.routes` is a Layer of `HttpRouter` routes: a host app merges it with its own routes.
  */
-import { Config, Context, Deferred, Duration, Effect, Layer, Metric, Option } from "effect"
+import { Context, Deferred, Duration, Effect, Layer, Metric, Option } from "effect"
 import { HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { MetricKind, SelfMetric } from "../domain/index.ts"
 import { sampleNames } from "../domain/names.ts"
@@ -20,19 +20,18 @@ import { DataPlane } from "../services/DataPlane.ts"
 import { Freshness } from "../services/Freshness.ts"
 import { SecurityConfig } from "../services/HttpSecurity.ts"
 import { makeGuard, respond } from "./guard.ts"
+import { PercoreConfig } from "../services/PercoreConfig.ts"
 
-const host = Config.String("PERCORE_HOST").pipe(Config.withDefault("127.0.0.1"))
-const port = Config.Port("PERCORE_PORT").pipe(Config.withDefault(9464))
+/** The HTTP surface's settings, a view of `PercoreConfig`. */
+export const HttpConfig = PercoreConfig.useSync((config) => ({
+  host: config.host,
+  port: config.port,
+  metricsPath: config.metricsPath,
+  scrapeFlushWait: config.scrapeFlushWait
+}))
 
-export const HttpConfig = Config.all({
-  host,
-  port,
-  metricsPath: Config.String("PERCORE_METRICS_PATH").pipe(Config.withDefault("/metrics")),
-  scrapeFlushWait: Config.Duration("PERCORE_SCRAPE_FLUSH_WAIT").pipe(Config.withDefault(Duration.millis(100)))
-})
-
-/** Where Node's HTTP server listens, in `NodeHttpServer.layerConfig`'s shape. */
-export const ListenConfig = { host, port } as const
+/** Where Node's HTTP server listens, a view of `PercoreConfig`. */
+export const ListenConfig = PercoreConfig.useSync((config) => ({ host: config.host, port: config.port }))
 
 export class MetricsHttp extends Context.Service<MetricsHttp, {
   /**

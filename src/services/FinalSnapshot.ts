@@ -1,21 +1,23 @@
 /**
- * FinalSnapshot — for batch jobs that end before the next scrape: with `PERCORE_FINAL_SNAPSHOT=path`, the
- * final OpenMetrics exposition is written to `path` when percore shuts down, after the cores were stopped
- * and drained one last time. Atomic: written to a temporary file beside it, then renamed over it.
+ * FinalSnapshot — for batch jobs that end before the next scrape: with `PERCORE_FINAL_SNAPSHOT=path` (relative
+ * paths start from the directory percore was started in), the final OpenMetrics exposition is written to
+ * `path` when percore shuts down, after the cores were stopped and drained one last time. Atomic: written to a temporary file beside it, then renamed over it.
  *
  * It sits below the DataPlane in the layer graph, so its finalizer runs after the DataPlane's (which stops
  * and drains the cores) and before the Drainer's.
  */
 import { renameSync, writeFileSync } from "node:fs"
-import { Cause, Config, Effect, Layer } from "effect"
+import { Cause, Effect, Layer, Option } from "effect"
 import { renderBytes } from "../exposition/index.ts"
 import { Aggregate } from "./Aggregate.ts"
 import { Drainer } from "./Drainer.ts"
+import { PercoreConfig } from "./PercoreConfig.ts"
 
 export const FinalSnapshot = {
   layer: Layer.effectDiscard(Effect.gen(function*() {
-    const path = yield* Config.String("PERCORE_FINAL_SNAPSHOT").pipe(Config.withDefault(""))
-    if (path === "") return
+    const { finalSnapshot } = yield* PercoreConfig
+    if (Option.isNone(finalSnapshot)) return
+    const path = finalSnapshot.value
     const drainer = yield* Drainer
     const aggregate = yield* Aggregate
     yield* Effect.addFinalizer(() =>
