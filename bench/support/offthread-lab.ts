@@ -29,10 +29,10 @@
 import os from "node:os"
 import { performance } from "node:perf_hooks"
 import { Worker } from "node:worker_threads"
-import { allocateCoreBuffers, type CoreBuffers, defaultCoreSettings } from "../../src/core/CoreBuffers.ts"
+import { allocateCoreBuffers, type CoreBuffers, defaultCoreSettings } from "../../src/protocol/index.ts"
 import { type RingReader, type SampleSink, TelemetryRing } from "../../src/ring/index.ts"
-import type { AggregateSeries, AggregateState } from "../../src/services/AggregateState.ts"
-import type { CoreChannel } from "../../src/services/CoreChannel.ts"
+import type { AggregateSeries, AggregateState } from "../../src/engine/AggregateState.ts"
+import type { CoreChannel } from "../../src/engine/CoreChannel.ts"
 import type { BenchmarkResult, Ratio, ResultRow } from "../harness.ts"
 import {
   BATCH_STRIDE,
@@ -295,8 +295,8 @@ class HandlesSide implements Side {
   }
 
   static async create(workerUrl: URL, cores: number, probe: Probe): Promise<HandlesSide> {
-    const { CoreChannel } = await import("../../src/services/CoreChannel.ts")
-    const { AggregateState } = await import("../../src/services/AggregateState.ts")
+    const { CoreChannel } = await import("../../src/engine/CoreChannel.ts")
+    const { AggregateState } = await import("../../src/engine/AggregateState.ts")
     const aggregate = new AggregateState({ maxSeries: 100_000 })
     const slots: Array<Slot> = []
     const channels: Array<CoreChannel> = []
