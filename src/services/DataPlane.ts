@@ -19,7 +19,6 @@
  * `workerData.percore`, and the core's ring is drained like any other until `releaseCore()`.
  */
 import { pathToFileURL } from "node:url"
-import { inspect } from "node:util"
 import { resolve as resolvePath } from "node:path"
 import { Cause, Context, Duration, Effect, Fiber, Layer, Schedule, Schema } from "effect"
 import { MetricKind, SelfMetric } from "../domain/index.ts"
@@ -28,6 +27,7 @@ import { allocateCoreBuffers, type CoreBuffers, type CoreSettings } from "../pro
 import {
   type CoreSpawner,
   type CoreThread,
+  describeCrash,
   directSpawner,
   lowerThreadPriority,
   perThreadPriority,
@@ -146,12 +146,11 @@ export class DataPlane extends Context.Service<DataPlane, {
           }
           entry.state = "crashed"
           self.crashes.value++
-          const cause = outcome.error instanceof Error
-            ? outcome.error.stack ?? outcome.error.message
-            : outcome.error !== undefined
-            ? inspect(outcome.error)
+          const cause = outcome.error !== undefined
+            ? describeCrash(outcome.error)
             : `thread exited with code ${outcome.code} without finishing`
-          yield* Effect.logError(`percore: core ${core} crashed`).pipe(Effect.annotateLogs({ core, cause }))
+          // One message a person can read: the core, the error's tag (or name) and message, then its stack.
+          yield* Effect.logError(`percore: core ${core} crashed: ${cause}`).pipe(Effect.annotateLogs({ core }))
           if (stopping) return
           return yield* new CoreCrashed({ core, cause })
         })
