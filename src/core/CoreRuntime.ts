@@ -6,7 +6,8 @@
  * per changed component. So a handle call costs a few typed-array writes (no ring record, no atomics,
  * no allocation), and what crosses threads is bounded by the number of series, not the call rate.
  *
- * Flushes happen (a) every `flushIntervalMs` on a timer while the core's event loop turns, (b) from the
+ * Flushes happen (a) `flushIntervalMs` after a series first changes since the last flush, on a one-shot timer
+ * (armed only then: an idle core wakes for nothing), while the core's event loop turns, (b) from the
  * hot path itself, which looks at the clock every CHECK_EVERY handle calls, so a core that records in a
  * loop without yielding still flushes on time, (c) when the control plane asks (before a scrape) and
  * (d) when the core stops or finishes. Staleness: a recorded value reaches the ring within one flush
@@ -166,7 +167,8 @@ export class CoreRuntime {
   private seriesCount = 0
   private readonly invalidCounters: Array<Counter> = []
   private readonly refusedCounters = new Map<string, Counter>()
-  private timer: ReturnType<typeof setInterval> | undefined
+  /** The pending flush timer, armed when a series changes and none is pending. */
+  private timer: ReturnType<typeof setTimeout> | undefined
   private closed = false
 
   constructor(buffers: CoreBuffers) {
@@ -183,7 +185,7 @@ export class CoreRuntime {
     for (const scope of ["family", "core"] as const) {
       this.refusedCounters.set(scope, this.defineSelf(SelfMetric.seriesRefused, { core, scope }))
     }
-    this.startTimer()
+    this.startListening()
   }
 
   /** True once the control plane asked this core to stop. */
@@ -231,7 +233,7 @@ export class CoreRuntime {
   close(): void {
     if (this.closed) return
     this.closed = true
-    if (this.timer !== undefined) clearInterval(this.timer)
+    if (this.timer !== undefined) clearTimeout(this.timer)
     this.answerFlushRequest()
   }
 
@@ -249,6 +251,7 @@ export class CoreRuntime {
 
   /** @internal */
   markDirty(id: number): void {
+    if (this.timer === undefined && !this.closed) this.armTimer()
     this.dirty[id] = 1
     this.dirtyList[this.dirtyCount++] = id
   }
@@ -264,15 +267,20 @@ export class CoreRuntime {
     this.control.answerFlush(request)
   }
 
-  private startTimer(): void {
-    // Event-loop flushes, plus a prompt answer to the control plane's flush requests (scrapes, stop).
-    this.timer = setInterval(() => {
-      if (this.dirtyCount > 0 || this.control.flushRequested) {
-        this.answerFlushRequest()
-      }
-    }, this.settings.flushIntervalMs)
-    this.timer.unref()
+  private startListening(): void {
+    // Flush requests (scrapes, stop) are answered by the listener; the timer only bounds how long a change waits.
     void this.listenForFlushRequests()
+  }
+
+  /** Event-loop flushes: one timer per batch of changes, none while nothing changes. */
+  private armTimer(): void {
+    this.timer = setTimeout(this.onTimer, this.settings.flushIntervalMs)
+    this.timer.unref()
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = undefined
+    if (this.dirtyCount > 0 || this.control.flushRequested) this.answerFlushRequest()
   }
 
   private async listenForFlushRequests(): Promise<void> {
