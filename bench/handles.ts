@@ -22,7 +22,7 @@
  * `npm exec -- node --expose-gc bench/handles.ts [--smoke] [--rounds N]`.
  */
 import type { CoreRuntime } from "../src/core/CoreRuntime.ts"
-import type { AggregateState } from "../src/services/AggregateState.ts"
+import type { AggregateState } from "../src/engine/AggregateState.ts"
 import { type BenchmarkOptions, type BenchmarkResult, type IsolatedCompetitor, type IsolatedResult, type Ratio, type ResultRow, runIsolatedSuite, serveIsolatedCompetitor, count, ratio } from "./harness.ts"
 
 /** prom-client's default histogram buckets (11), also percore's default. */
@@ -91,11 +91,11 @@ interface Rig {
 /** percore's modules are imported by percore's workers only (they load Effect; prom-client's workers need none of it). */
 const percoreRig = async (): Promise<Rig> => {
   const [{ allocateCoreBuffers, Control, defaultCoreSettings }, { CoreRuntime }, { render }, { AggregateState }, { CoreChannel }] = await Promise.all([
-    import("../src/core/CoreBuffers.ts"),
+    import("../src/protocol/index.ts"),
     import("../src/core/CoreRuntime.ts"),
     import("../src/exposition/render.ts"),
-    import("../src/services/AggregateState.ts"),
-    import("../src/services/CoreChannel.ts")
+    import("../src/engine/AggregateState.ts"),
+    import("../src/engine/CoreChannel.ts")
   ])
   const buffers = allocateCoreBuffers(0, { ringCapacity: 65_536, logBytes: 1 << 20 }, { ...defaultCoreSettings, flushIntervalMs: FLUSH_INTERVAL_MS })
   const runtime = new CoreRuntime(buffers)

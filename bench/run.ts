@@ -23,6 +23,7 @@ import { jitterBench } from "./jitter.ts"
 import { offthreadBench } from "./offthread.ts"
 import { scalingBench } from "./scaling.ts"
 import { scrapeBench } from "./scrape.ts"
+import { startupBench } from "./startup.ts"
 
 export interface Benchmark {
   readonly name: string
@@ -37,6 +38,7 @@ export const benchmarks: ReadonlyArray<Benchmark> = [
   { name: "scrape", description: "Rendering /metrics (1k–100k series, both formats): percore vs prom-client; ms and bytes per scrape, memory per series", run: scrapeBench },
   { name: "offthread", description: "Getting samples off the thread: N cores into one aggregate, percore vs postMessage per sample and batched", run: offthreadBench },
   { name: "scaling", description: "Delivered samples/s and drops for 1, 2, 4, … cores up to the machine's count", run: scalingBench },
+  { name: "startup", description: "A fresh worker's used heap and import time: percore/core vs a bare worker and prom-client", run: startupBench },
   { name: "jitter", description: "Iteration-time jitter of a working thread under a /metrics scrape storm: percore core vs prom-client on one thread", run: jitterBench }
 ]
 

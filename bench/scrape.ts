@@ -40,7 +40,7 @@
  */
 import v8 from "node:v8"
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads"
-import type { CoreBuffers } from "../src/core/CoreBuffers.ts"
+import type { CoreBuffers } from "../src/protocol/index.ts"
 import type { Counter as CoreCounter, Histogram as CoreHistogram } from "../src/core/CoreRuntime.ts"
 import type { Family, Format, Series } from "../src/exposition/model.ts"
 import type { OpenMetricsContentType, Registry as PromRegistry } from "prom-client"
@@ -200,7 +200,7 @@ const promSubject = async (workload: WorkloadKind, count: number, format: Format
 /** The data plane of the realistic percore path: one core recording through its handles, then flushing. */
 const coreSubject = async (workload: WorkloadKind, count: number, buffers: CoreBuffers): Promise<Subject> => {
   const { CoreRuntime } = await import("../src/core/CoreRuntime.ts")
-  const { Control } = await import("../src/core/CoreBuffers.ts")
+  const { Control } = await import("../src/protocol/index.ts")
   const runtime = new CoreRuntime(buffers)
   const counters: Array<CoreCounter> = []
   const histograms: Array<CoreHistogram> = []
@@ -232,8 +232,8 @@ const coreSubject = async (workload: WorkloadKind, count: number, buffers: CoreB
 /** The control plane of the realistic percore path: a CoreChannel draining into a real AggregateState. */
 const percoreSubject = async (buffers: CoreBuffers): Promise<Subject> => {
   const { renderBytes } = await import("../src/exposition/render.ts")
-  const { AggregateState } = await import("../src/services/AggregateState.ts")
-  const { CoreChannel } = await import("../src/services/CoreChannel.ts")
+  const { AggregateState } = await import("../src/engine/AggregateState.ts")
+  const { CoreChannel } = await import("../src/engine/CoreChannel.ts")
   const aggregate = new AggregateState({ maxSeries: 1_000_000 })
   const channel = new CoreChannel(buffers, aggregate)
   const drain = (): number => {
@@ -426,7 +426,7 @@ interface ScenarioResult {
 const nextPowerOfTwo = (n: number): number => 2 ** Math.ceil(Math.log2(n))
 
 const runScenario = async (scenario: Scenario, allocationRepeats: number): Promise<ScenarioResult> => {
-  const { allocateCoreBuffers, defaultCoreSettings } = await import("../src/core/CoreBuffers.ts")
+  const { allocateCoreBuffers, defaultCoreSettings } = await import("../src/protocol/index.ts")
   const { workload, count } = scenario
   // The core flushes one ring sample per changed component: counters 1 per series, histograms 2 per round.
   const perRound = workload === "counters" ? count : 2 * count

@@ -5,10 +5,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import { setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
-import { allocateCoreBuffers, defaultCoreSettings } from "../src/core/CoreBuffers.ts"
+import { allocateCoreBuffers, defaultCoreSettings } from "../src/protocol/index.ts"
 import { CoreRuntime } from "../src/core/CoreRuntime.ts"
-import { AggregateState } from "../src/services/AggregateState.ts"
-import { CoreChannel } from "../src/services/CoreChannel.ts"
+import { AggregateState } from "../src/engine/AggregateState.ts"
+import { CoreChannel } from "../src/engine/CoreChannel.ts"
 
 setFlagsFromString("--expose-gc")
 const gc = runInNewContext("gc") as () => void

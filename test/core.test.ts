@@ -5,11 +5,11 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Arbitrary, Schema } from "effect"
-import { allocateCoreBuffers, type CoreSettings, defaultCoreSettings } from "../src/core/CoreBuffers.ts"
+import { allocateCoreBuffers, type CoreSettings, defaultCoreSettings } from "../src/protocol/index.ts"
 import { CoreRuntime } from "../src/core/CoreRuntime.ts"
 import { core } from "../src/core/index.ts"
-import { AggregateState } from "../src/services/AggregateState.ts"
-import { CoreChannel } from "../src/services/CoreChannel.ts"
+import { AggregateState } from "../src/engine/AggregateState.ts"
+import { CoreChannel } from "../src/engine/CoreChannel.ts"
 
 const setup = (settings: Partial<CoreSettings> = {}, aggregate = new AggregateState({ maxSeries: 1000 }), coreId = 0) => {
   const buffers = allocateCoreBuffers(coreId, { ringCapacity: 4096, logBytes: 256 * 1024 }, {

@@ -15,7 +15,7 @@ import { chromium } from "playwright-core"
 import { MetricKind, validateDefinition } from "../src/domain/index.ts"
 import { Percore } from "../src/Percore.ts"
 import { Aggregate } from "../src/services/Aggregate.ts"
-import { AggregateState } from "../src/services/AggregateState.ts"
+import { AggregateState } from "../src/engine/AggregateState.ts"
 import {
   cumulate,
   Dashboard,

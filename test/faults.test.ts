@@ -3,13 +3,13 @@
  * control plane, and a final snapshot written on SIGTERM. The books must stay exact through all of it.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer } from "effect"
+import { ConfigProvider, Effect, Layer, Logger } from "effect"
 import { existsSync, mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Aggregate } from "../src/services/Aggregate.ts"
-import type { AggregateState } from "../src/services/AggregateState.ts"
-import type { CoreChannel } from "../src/services/CoreChannel.ts"
+import type { AggregateState } from "../src/engine/AggregateState.ts"
+import type { CoreChannel } from "../src/engine/CoreChannel.ts"
 import { DataPlane } from "../src/services/DataPlane.ts"
 import { Drainer } from "../src/services/Drainer.ts"
 import { PercoreConfig } from "../src/services/PercoreConfig.ts"
@@ -49,6 +49,37 @@ describe("faults", () => {
       assert.deepStrictEqual(dataPlane.cores().map((c) => [c.core, c.state, c.restarts]), [[0, "up", 1]])
       assert.strictEqual(valueOf(aggregate, "percore_ring_dropped_total", { core: "0" }), 0)
     }).pipe(Effect.provide(percoreLayer({ PERCORE_CORES: "1" }))))
+
+  for (const [spawn, nice] of [["directly", "0"], ["by the launcher", "10"]] as const) {
+    it.live(`a core (started ${spawn}) crashing on SeriesLimitExceeded logs one readable line: core id, tag, message, then the stack`, () =>
+      Effect.gen(function*() {
+        process.env["FAULT_MODE"] = "series-limit"
+        const lines: Array<string> = []
+        const capture = Logger.make(({ message }) => {
+          lines.push((Array.isArray(message) ? message : [message]).map(String).join(" "))
+        })
+        yield* Effect.gen(function*() {
+          const aggregate = yield* Aggregate
+          yield* until(() => valueOf(aggregate, "percore_core_crashes_total", { core: "0" }) >= 1, "a crash")
+          yield* until(() => lines.some((line) => line.startsWith("percore: core 0 crashed")), "the crash log")
+        }).pipe(Effect.provide(
+          percoreLayer({ PERCORE_CORES: "1", PERCORE_MAX_SERIES_PER_CORE: "3", PERCORE_CONTROL_PLANE_NICE: nice }).pipe(
+            Layer.provide(Logger.layer([capture]))
+          )
+        ))
+        const crash = lines.find((line) => line.startsWith("percore: core 0 crashed"))!
+        const [headline = "", ...frames] = crash.split("\n")
+        assert.strictEqual(
+          headline,
+          "percore: core 0 crashed: SeriesLimitExceeded: series limit exceeded for metric \"fault_limited\": the core limit of 3 series is reached"
+        )
+        assert.isAbove(frames.length, 0, "the stack follows")
+        for (const frame of frames) assert.match(frame, /^\s+at /)
+        assert.isTrue(frames.some((frame) => frame.includes("fault-core.ts")), "the stack reaches the core module")
+        assert.notInclude(crash, "'{", "no inspected object")
+        assert.strictEqual(crash.split("series limit exceeded").length, 2, "the message appears once")
+      }))
+  }
 
   it.live("a core in a hot loop that ignores stop is terminated after the grace period, and its ring is still drained", () =>
     Effect.gen(function*() {

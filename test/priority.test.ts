@@ -10,7 +10,7 @@ import os, { tmpdir } from "node:os"
 import { join } from "node:path"
 import process from "node:process"
 import { threadsOf } from "../bench/support/jitter-proc.ts"
-import { type CoreThread, startLauncher } from "../src/services/CoreThreads.ts"
+import { type CoreThread, startLauncher } from "../src/threads/CoreThreads.ts"
 import { freePort, httpGet, repoRoot, spawnChild, startPercore, waitFor } from "./support/e2e.ts"
 
 /** The nice value this test runs at: what percore's cores must keep. */

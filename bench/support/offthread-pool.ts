@@ -5,7 +5,7 @@
  */
 import { performance } from "node:perf_hooks"
 import { Worker } from "node:worker_threads"
-import type { CoreBuffers } from "../../src/core/CoreBuffers.ts"
+import type { CoreBuffers } from "../../src/protocol/index.ts"
 import { BACKLOG_CAP } from "./offthread-competitors.ts"
 import { Ctl, Op, type ProducerData, type ProducerKind, STAMP_SLOTS } from "./offthread-producer.ts"
 

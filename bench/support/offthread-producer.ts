@@ -33,7 +33,7 @@
  * cannot be buried under an unbounded queue (`CAPPED` counts those sleeps).
  */
 import { parentPort } from "node:worker_threads"
-import type { CoreBuffers } from "../../src/core/CoreBuffers.ts"
+import type { CoreBuffers } from "../../src/protocol/index.ts"
 import { MetricKind, TelemetryRing } from "../../src/ring/index.ts"
 
 export type ProducerKind = "handles" | "ring" | "ringBatch" | "message" | "batched"

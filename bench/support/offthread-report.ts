@@ -4,7 +4,7 @@
  */
 import os from "node:os"
 import { performance } from "node:perf_hooks"
-import { defaultCoreSettings } from "../../src/core/CoreBuffers.ts"
+import { defaultCoreSettings } from "../../src/protocol/index.ts"
 import { type BenchmarkResult, median, type Ratio, type ResultRow } from "../harness.ts"
 import { BACKLOG_CAP, type CompetitorId, COMPETITORS, RING_CAPACITY, type Trial } from "./offthread-competitors.ts"
 
@@ -160,8 +160,8 @@ export const machineLabel = (): string =>
 
 /** The machine's 1-minute load average at the start and the end of a run (other work competes for the CPUs). */
 export const loadNote = (before: number, after: number): string =>
-  `1-minute load average ${before.toFixed(2)} at the start, ${after.toFixed(2)} at the end (this run itself keeps N + 1 threads busy, ` +
-  `plus the ring clock's ticker); anything above that is other work sharing the ${os.availableParallelism()} CPUs.`
+  `1-minute load average ${before.toFixed(2)} at the start, ${after.toFixed(2)} at the end (this run itself keeps N + 1 threads busy` +
+  `); anything above that is other work sharing the ${os.availableParallelism()} CPUs.`
 
 export const loadAverage = (): number => os.loadavg()[0] ?? 0
 

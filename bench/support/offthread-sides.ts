@@ -4,10 +4,10 @@
  * handlers), when it wakes (a tick, or a ring crossing half full), and the latency markers it sees.
  */
 import { performance } from "node:perf_hooks"
-import { allocateCoreBuffers } from "../../src/core/CoreBuffers.ts"
+import { allocateCoreBuffers } from "../../src/protocol/index.ts"
 import { type RingReader, type SampleSink, TelemetryRing } from "../../src/ring/index.ts"
-import type { AggregateSeries, AggregateState } from "../../src/services/AggregateState.ts"
-import type { CoreChannel } from "../../src/services/CoreChannel.ts"
+import type { AggregateSeries, AggregateState } from "../../src/engine/AggregateState.ts"
+import type { CoreChannel } from "../../src/engine/CoreChannel.ts"
 import { RING_CAPACITY } from "./offthread-competitors.ts"
 import { cappedOf, exitProducer, produced, producerData, type Slot, spawnProducer, startRun, stopRuns } from "./offthread-pool.ts"
 import { BATCH_STRIDE, Ctl, HANDLE_SERIES, SERIES, STAMP_SLOTS } from "./offthread-producer.ts"
@@ -130,8 +130,8 @@ export class HandlesSide extends PercoreSide {
   }
 
   static async create(workerUrl: URL, cores: number, probe: Probe): Promise<HandlesSide> {
-    const { CoreChannel } = await import("../../src/services/CoreChannel.ts")
-    const { AggregateState } = await import("../../src/services/AggregateState.ts")
+    const { CoreChannel } = await import("../../src/engine/CoreChannel.ts")
+    const { AggregateState } = await import("../../src/engine/AggregateState.ts")
     const aggregate = new AggregateState({ maxSeries: 100_000 })
     const slots: Array<Slot> = []
     const channels: Array<CoreChannel> = []

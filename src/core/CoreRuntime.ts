@@ -6,7 +6,8 @@
  * per changed component. So a handle call costs a few typed-array writes (no ring record, no atomics,
  * no allocation), and what crosses threads is bounded by the number of series, not the call rate.
  *
- * Flushes happen (a) every `flushIntervalMs` on a timer while the core's event loop turns, (b) from the
+ * Flushes happen (a) `flushIntervalMs` after a series first changes since the last flush, on a one-shot timer
+ * (armed only then: an idle core wakes for nothing), while the core's event loop turns, (b) from the
  * hot path itself, which looks at the clock every CHECK_EVERY handle calls, so a core that records in a
  * loop without yielding still flushes on time, (c) when the control plane asks (before a scrape) and
  * (d) when the core stops or finishes. Staleness: a recorded value reaches the ring within one flush
@@ -15,27 +16,24 @@
  * Series definitions are validated here, synchronously, and appended to the core's intern log before
  * the series' first sample can be flushed, so the control plane always knows a sample's series.
  */
+// Modules, not the domain's barrel: the barrel also holds the control plane's Schemas, and cores load no Effect.
+import { type DefinitionError, InvalidMetricName, SeriesLimitExceeded } from "../domain/errors.ts"
+import { type GaugeAggregation, MetricKind } from "../domain/MetricKind.ts"
+import { findFamilyConflict, type SeriesDefinition, seriesKey, validateDefinition } from "../domain/series.ts"
 import {
-  ConflictingDefinition,
-  type DefinitionError,
-  type GaugeAggregation,
-  findConflict,
-  InvalidMetricName,
-  type LabelPair,
-  MetricKind,
-  type SeriesDefinition,
+  bucketIndex,
+  CoreControl,
+  type CoreBuffers,
+  type CoreSettings,
+  type InternEntry,
+  InternLogFull,
+  InternLogWriter,
+  SELF_PREFIX,
   SelfMetric,
-  SeriesLimitExceeded,
-  seriesKey,
-  validateDefinition,
+  seriesLayout,
   WireKind
-} from "../domain/index.ts"
-import { MAX_METRIC_ID, type RingWriter, TelemetryRing } from "../ring/index.ts"
-import { Control, type CoreBuffers, type CoreSettings } from "./CoreBuffers.ts"
-import { InternLogFull, InternLogWriter } from "./InternLog.ts"
-
-/** Family-name prefix of percore's own metrics; users cannot define series under it. */
-export const SELF_PREFIX = "percore_"
+} from "../protocol/index.ts"
+import { MAX_METRIC_ID, type RingWriter, TelemetryRing } from "../ring/TelemetryRing.ts"
 
 /** Handle calls between two looks at the clock (and at stop / flush requests) on the hot path. */
 const CHECK_EVERY = 256
@@ -57,17 +55,6 @@ export interface HistogramOptions {
   readonly labels?: Labels
   /** Upper bounds, strictly increasing and finite; a final `+Inf` is implied. Default: Prometheus' defaults. */
   readonly buckets?: ReadonlyArray<number>
-}
-
-/** One entry of the intern log: what the control plane needs to map ring ids to aggregate series. */
-export interface InternEntry {
-  readonly id: number
-  readonly name: string
-  readonly kind: MetricKind
-  readonly help: string
-  readonly labels: ReadonlyArray<LabelPair>
-  readonly buckets?: ReadonlyArray<number>
-  readonly aggregate?: GaugeAggregation
 }
 
 /** Why a sample was refused on the core. */
@@ -132,7 +119,7 @@ export class Gauge {
 /** A histogram series on this core. `observe(v)` takes any finite v; NaN and ±Inf are refused and counted. */
 export class Histogram {
   private readonly runtime: CoreRuntime
-  /** Ring id of the first bucket; bucket i is id + i (the last one is +Inf), the sum is id + bounds.length + 1. */
+  /** Ring id of the first bucket; bucket i is id + i (the last one is +Inf), the sum is id + bounds.length + 1 (`seriesLayout`). */
   readonly id: number
   private readonly bounds: Float64Array
   private readonly sumId: number
@@ -148,22 +135,7 @@ export class Histogram {
       rt.refuse(InvalidReason.NonFiniteObservation)
       return
     }
-    // The first bucket whose bound is ≥ value. Binary search from 8 bounds on: a cost that does not depend on
-    // where the values fall (a linear scan costs up to n compares, mispredicted, for values in the top buckets).
-    const bounds = this.bounds
-    let bucket = 0
-    const n = bounds.length
-    if (n < 8) {
-      while (bucket < n && value > bounds[bucket]!) bucket++
-    } else {
-      let hi = n
-      while (bucket < hi) {
-        const mid = (bucket + hi) >>> 1
-        if (value > bounds[mid]!) bucket = mid + 1
-        else hi = mid
-      }
-    }
-    const id = this.id + bucket
+    const id = this.id + bucketIndex(this.bounds, value)
     rt.pending[id] = rt.pending[id]! + 1
     if (rt.dirty[id] === 0) rt.markDirty(id)
     rt.pending[this.sumId] = rt.pending[this.sumId]! + value
@@ -177,7 +149,7 @@ export class CoreRuntime {
   readonly settings: CoreSettings
   private readonly writer: RingWriter
   private readonly log: InternLogWriter
-  private readonly control: Int32Array
+  private readonly control: CoreControl
 
   // Coalescing state, indexed by ring id (one id per counter/gauge, buckets + 2 per histogram).
   /** @internal */ pending = new Float64Array(1024)
@@ -195,7 +167,8 @@ export class CoreRuntime {
   private seriesCount = 0
   private readonly invalidCounters: Array<Counter> = []
   private readonly refusedCounters = new Map<string, Counter>()
-  private timer: ReturnType<typeof setInterval> | undefined
+  /** The pending flush timer, armed when a series changes and none is pending. */
+  private timer: ReturnType<typeof setTimeout> | undefined
   private closed = false
 
   constructor(buffers: CoreBuffers) {
@@ -203,7 +176,7 @@ export class CoreRuntime {
     this.settings = buffers.settings
     this.writer = TelemetryRing.writer(buffers.ring)
     this.log = new InternLogWriter(buffers.log)
-    this.control = new Int32Array(buffers.control)
+    this.control = new CoreControl(buffers.control)
     this.lastFlushAt = performance.now()
     const core = String(this.id)
     for (const reason of invalidReasonLabels) {
@@ -212,12 +185,12 @@ export class CoreRuntime {
     for (const scope of ["family", "core"] as const) {
       this.refusedCounters.set(scope, this.defineSelf(SelfMetric.seriesRefused, { core, scope }))
     }
-    this.startTimer()
+    this.startListening()
   }
 
   /** True once the control plane asked this core to stop. */
   get stopping(): boolean {
-    return Atomics.load(this.control, Control.STOP) === 1
+    return this.control.stopRequested
   }
 
   counter(name: string, options: CounterOptions = {}): Counter {
@@ -253,15 +226,14 @@ export class CoreRuntime {
     writer.publish() // one publishing store per flush, not per sample
     this.dirtyCount = 0
     this.lastFlushAt = performance.now()
-    Atomics.store(this.control, Control.RECORDED, writer.recorded)
-    Atomics.add(this.control, Control.FLUSHES, 1)
+    this.control.flushed(writer.recorded)
   }
 
   /** Final flush and timer stop; the core's samples are all in its ring afterwards. */
   close(): void {
     if (this.closed) return
     this.closed = true
-    if (this.timer !== undefined) clearInterval(this.timer)
+    if (this.timer !== undefined) clearTimeout(this.timer)
     this.answerFlushRequest()
   }
 
@@ -269,9 +241,9 @@ export class CoreRuntime {
   checkpoint(): void {
     this.budget = CHECK_EVERY
     const control = this.control
-    if (Atomics.load(control, Control.FLUSH_REQUEST) !== Atomics.load(control, Control.FLUSH_DONE)) this.answerFlushRequest()
+    if (control.flushRequested) this.answerFlushRequest()
     else if (performance.now() - this.lastFlushAt >= this.settings.flushIntervalMs) this.flush()
-    else if (!this.stopFlushed && Atomics.load(control, Control.STOP) === 1) {
+    else if (!this.stopFlushed && control.stopRequested) {
       this.stopFlushed = true
       this.flush()
     }
@@ -279,6 +251,7 @@ export class CoreRuntime {
 
   /** @internal */
   markDirty(id: number): void {
+    if (this.timer === undefined && !this.closed) this.armTimer()
     this.dirty[id] = 1
     this.dirtyList[this.dirtyCount++] = id
   }
@@ -289,29 +262,33 @@ export class CoreRuntime {
   }
 
   private answerFlushRequest(): void {
-    const request = Atomics.load(this.control, Control.FLUSH_REQUEST)
+    const request = this.control.latestRequest()
     this.flush()
-    Atomics.store(this.control, Control.FLUSH_DONE, request)
+    this.control.answerFlush(request)
   }
 
-  private startTimer(): void {
-    // Event-loop flushes, plus a prompt answer to the control plane's flush requests (scrapes, stop).
-    this.timer = setInterval(() => {
-      if (this.dirtyCount > 0 || Atomics.load(this.control, Control.FLUSH_REQUEST) !== Atomics.load(this.control, Control.FLUSH_DONE)) {
-        this.answerFlushRequest()
-      }
-    }, this.settings.flushIntervalMs)
-    this.timer.unref()
+  private startListening(): void {
+    // Flush requests (scrapes, stop) are answered by the listener; the timer only bounds how long a change waits.
     void this.listenForFlushRequests()
+  }
+
+  /** Event-loop flushes: one timer per batch of changes, none while nothing changes. */
+  private armTimer(): void {
+    this.timer = setTimeout(this.onTimer, this.settings.flushIntervalMs)
+    this.timer.unref()
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = undefined
+    if (this.dirtyCount > 0 || this.control.flushRequested) this.answerFlushRequest()
   }
 
   private async listenForFlushRequests(): Promise<void> {
     while (!this.closed) {
-      const seen = Atomics.load(this.control, Control.FLUSH_REQUEST)
-      if (seen !== Atomics.load(this.control, Control.FLUSH_DONE)) this.answerFlushRequest()
-      // waitAsync does not keep the event loop alive on its own; the timeout bounds a missed wake-up.
-      const wait = Atomics.waitAsync(this.control, Control.FLUSH_REQUEST, seen, 1000)
-      if (wait.async) await wait.value
+      const seen = this.control.latestRequest()
+      if (this.control.flushRequested) this.answerFlushRequest()
+      // The wait does not keep the event loop alive on its own; the timeout bounds a missed wake-up.
+      await this.control.waitForRequest(seen, 1000)
     }
   }
 
@@ -334,19 +311,12 @@ export class CoreRuntime {
     const existingHandle = this.handles.get(key)
     const family = this.families.get(definition.name)
     if (family !== undefined) {
-      const conflict = findConflict(family.definition, definition)
+      const conflict = findFamilyConflict(family.definition, family.aggregate, definition, aggregate)
       if (conflict !== undefined) throw conflict
-      if (family.aggregate !== aggregate) {
-        throw new ConflictingDefinition({
-          metric: definition.name,
-          field: "kind",
-          existing: `gauge(aggregate: ${family.aggregate})`,
-          requested: `gauge(aggregate: ${aggregate})`
-        })
-      }
       if (existingHandle !== undefined) return existingHandle
     }
-    const components = definition.kind === MetricKind.Histogram ? definition.buckets!.length + 2 : 1
+    const layout = seriesLayout(definition.kind, definition.buckets)
+    const components = layout.components
     if (!internal) {
       if (family !== undefined && family.series >= this.settings.maxSeriesPerFamily) {
         this.refusedCounters.get("family")?.inc()
@@ -378,12 +348,7 @@ export class CoreRuntime {
     }
     this.reserve(id + components)
     this.nextId = id + components
-    if (definition.kind === MetricKind.Histogram) {
-      this.wireKind.fill(WireKind.BucketDelta, id, id + components - 1)
-      this.wireKind[id + components - 1] = WireKind.SumDelta
-    } else {
-      this.wireKind[id] = definition.kind === MetricKind.Counter ? WireKind.CounterDelta : WireKind.GaugeValue
-    }
+    for (let i = 0; i < components; i++) this.wireKind[id + i] = layout.kindOf(i)
     const handle = definition.kind === MetricKind.Counter
       ? new Counter(this, id)
       : definition.kind === MetricKind.Gauge

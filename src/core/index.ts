@@ -12,7 +12,7 @@
  * Using `core` anywhere else throws a clear error.
  */
 import { workerData } from "node:worker_threads"
-import { type CoreBuffers, isCoreBuffers } from "./CoreBuffers.ts"
+import { type CoreBuffers, isCoreBuffers } from "../protocol/CoreBuffers.ts"
 import {
   type Counter,
   type CounterOptions,
@@ -23,7 +23,7 @@ import {
   type HistogramOptions
 } from "./CoreRuntime.ts"
 
-export type { CoreBuffers, CoreSettings } from "./CoreBuffers.ts"
+export type { CoreBuffers, CoreSettings } from "../protocol/CoreBuffers.ts"
 export type { Counter, CounterOptions, Gauge, GaugeOptions, Histogram, HistogramOptions, Labels } from "./CoreRuntime.ts"
 
 export interface Core {

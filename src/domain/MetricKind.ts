@@ -17,24 +17,5 @@ export type MetricKind = typeof MetricKind[keyof typeof MetricKind]
 export const metricKindName = (kind: number): string =>
   kind === MetricKind.Counter ? "counter" : kind === MetricKind.Gauge ? "gauge" : kind === MetricKind.Histogram ? "histogram" : `kind(${kind})`
 
-/**
- * What a ring sample means, as written by percore's core runtime (`percore/core`). Handles coalesce
- * on their core and publish one sample per changed component per flush:
- * - `CounterDelta`: value added to a counter since the last flush (same number as `MetricKind.Counter`).
- * - `GaugeValue`: the core's current value of a gauge (same number as `MetricKind.Gauge`).
- * - `Observation`: one raw histogram observation (same number as `MetricKind.Histogram`; raw ring users).
- * - `BucketDelta`: observations added to one histogram bucket since the last flush.
- * - `SumDelta`: amount added to a histogram's sum since the last flush.
- */
-export const WireKind = {
-  CounterDelta: 0,
-  GaugeValue: 1,
-  Observation: 2,
-  BucketDelta: 3,
-  SumDelta: 4
-} as const
-
-export type WireKind = typeof WireKind[keyof typeof WireKind]
-
 /** How a gauge family combines the values of several cores into what is exported. */
 export type GaugeAggregation = "sum" | "max" | "min" | "latest" | "perCore"

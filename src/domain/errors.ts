@@ -1,36 +1,49 @@
 /**
  * Typed definition errors.
  *
- * They are plain `Error` subclasses (via `Schema.TaggedError`), so worker threads can construct,
- * return or throw them synchronously with `new`, and Effect code can `yield*` them. The `message`
- * is derived from the fields so it always names the offending input.
+ * Plain `Error` subclasses with a readonly `_tag`, no Effect: cores construct and throw them synchronously
+ * (`percore/core` loads nothing from Effect), and Effect code fails with them (`Effect.fail`) and matches on
+ * `_tag` (`Effect.catchTag`). The `message` is derived from the fields so it always names the offending input;
+ * an error's `name` is its tag (except `InvalidMetricName`, whose `name` field is the offending name), so
+ * `String(error)` and the first line of its stack read `SeriesLimitExceeded: series limit exceeded …`.
+ * `errorSchemas.ts` revives them from plain data on the control plane.
  */
-import { Schema } from "effect"
 
 /** JSON quoting shows empty names and odd characters unambiguously in messages. */
 const q = (s: string): string => JSON.stringify(s)
 
-export class InvalidMetricName extends Schema.TaggedError<InvalidMetricName>()("InvalidMetricName", {
-  name: Schema.String,
-  reason: Schema.String
-}) {
-  override get message(): string {
-    return `invalid metric name ${q(this.name)}: ${this.reason}`
+export class InvalidMetricName extends Error {
+  static {
+    Object.defineProperty(this.prototype, "name", { value: "InvalidMetricName", writable: true, configurable: true })
+  }
+  readonly _tag = "InvalidMetricName" as const
+  /** The offending metric name (it shadows `Error.name`, as the field always did). */
+  declare readonly name: string
+  readonly reason: string
+  constructor(fields: { readonly name: string; readonly reason: string }) {
+    super(`invalid metric name ${q(fields.name)}: ${fields.reason}`)
+    Object.defineProperty(this, "name", { value: fields.name, enumerable: true, writable: false, configurable: true })
+    this.reason = fields.reason
   }
 }
 
-export class InvalidLabelName extends Schema.TaggedError<InvalidLabelName>()("InvalidLabelName", {
-  metric: Schema.String,
-  label: Schema.String,
-  reason: Schema.String
-}) {
-  override get message(): string {
-    return `invalid label name ${q(this.label)} on metric ${q(this.metric)}: ${this.reason}`
+export class InvalidLabelName extends Error {
+  static {
+    this.prototype.name = "InvalidLabelName"
+  }
+  readonly _tag = "InvalidLabelName" as const
+  readonly metric: string
+  readonly label: string
+  readonly reason: string
+  constructor(fields: { readonly metric: string; readonly label: string; readonly reason: string }) {
+    super(`invalid label name ${q(fields.label)} on metric ${q(fields.metric)}: ${fields.reason}`)
+    this.metric = fields.metric
+    this.label = fields.label
+    this.reason = fields.reason
   }
 }
 
-export const InvalidBucketsReason = Schema.Literals(["empty", "unsorted", "duplicated", "non-finite"])
-export type InvalidBucketsReason = typeof InvalidBucketsReason.Type
+export type InvalidBucketsReason = "empty" | "unsorted" | "duplicated" | "non-finite"
 
 const bucketsReasonText: Record<InvalidBucketsReason, string> = {
   empty: "no finite bucket bounds were given",
@@ -39,55 +52,64 @@ const bucketsReasonText: Record<InvalidBucketsReason, string> = {
   "non-finite": "bucket bounds must be finite (only a final +Inf is allowed, and it is implied)"
 }
 
-export class InvalidBuckets extends Schema.TaggedError<InvalidBuckets>()("InvalidBuckets", {
-  metric: Schema.String,
-  // Schema.Number (not Finite): the offending bounds may be NaN or ±Infinity.
-  buckets: Schema.Array(Schema.Number),
-  reason: InvalidBucketsReason
-}) {
-  override get message(): string {
+export class InvalidBuckets extends Error {
+  static {
+    this.prototype.name = "InvalidBuckets"
+  }
+  readonly _tag = "InvalidBuckets" as const
+  readonly metric: string
+  /** The offending bounds; they may be NaN or ±Infinity. */
+  readonly buckets: ReadonlyArray<number>
+  readonly reason: InvalidBucketsReason
+  constructor(fields: { readonly metric: string; readonly buckets: ReadonlyArray<number>; readonly reason: InvalidBucketsReason }) {
     // String() rather than JSON: JSON would print NaN/Infinity as null.
-    return `invalid histogram buckets [${this.buckets.map(String).join(", ")}] for metric ${q(this.metric)}: ${
-      bucketsReasonText[this.reason]
-    }`
+    super(`invalid histogram buckets [${fields.buckets.map(String).join(", ")}] for metric ${q(fields.metric)}: ${
+      bucketsReasonText[fields.reason]
+    }`)
+    this.metric = fields.metric
+    this.buckets = fields.buckets
+    this.reason = fields.reason
   }
 }
 
-export const DefinitionField = Schema.Literals(["kind", "help", "buckets", "labelNames"])
-export type DefinitionField = typeof DefinitionField.Type
+export type DefinitionField = "kind" | "help" | "buckets" | "labelNames"
 
-export class ConflictingDefinition extends Schema.TaggedError<ConflictingDefinition>()("ConflictingDefinition", {
-  metric: Schema.String,
-  field: DefinitionField,
-  existing: Schema.String,
-  requested: Schema.String
-}) {
-  override get message(): string {
-    return `conflicting definition of metric ${q(this.metric)}: ${this.field} is ${this.existing} but ${this.requested} was requested`
+export class ConflictingDefinition extends Error {
+  static {
+    this.prototype.name = "ConflictingDefinition"
+  }
+  readonly _tag = "ConflictingDefinition" as const
+  readonly metric: string
+  readonly field: DefinitionField
+  readonly existing: string
+  readonly requested: string
+  constructor(fields: { readonly metric: string; readonly field: DefinitionField; readonly existing: string; readonly requested: string }) {
+    super(`conflicting definition of metric ${q(fields.metric)}: ${fields.field} is ${fields.existing} but ${fields.requested} was requested`)
+    this.metric = fields.metric
+    this.field = fields.field
+    this.existing = fields.existing
+    this.requested = fields.requested
   }
 }
 
-export const LimitScope = Schema.Literals(["family", "core", "global"])
-export type LimitScope = typeof LimitScope.Type
+export type LimitScope = "family" | "core" | "global"
 
-export class SeriesLimitExceeded extends Schema.TaggedError<SeriesLimitExceeded>()("SeriesLimitExceeded", {
-  metric: Schema.String,
-  scope: LimitScope,
-  limit: Schema.Number
-}) {
-  override get message(): string {
-    return `series limit exceeded for metric ${q(this.metric)}: the ${this.scope} limit of ${this.limit} series is reached`
+export class SeriesLimitExceeded extends Error {
+  static {
+    this.prototype.name = "SeriesLimitExceeded"
+  }
+  readonly _tag = "SeriesLimitExceeded" as const
+  readonly metric: string
+  readonly scope: LimitScope
+  readonly limit: number
+  constructor(fields: { readonly metric: string; readonly scope: LimitScope; readonly limit: number }) {
+    super(`series limit exceeded for metric ${q(fields.metric)}: the ${fields.scope} limit of ${fields.limit} series is reached`)
+    this.metric = fields.metric
+    this.scope = fields.scope
+    this.limit = fields.limit
   }
 }
 
-/** Schema of the union, e.g. to revive errors that crossed a thread boundary as plain objects. */
-export const DefinitionError = Schema.Union([
-  InvalidMetricName,
-  InvalidLabelName,
-  InvalidBuckets,
-  ConflictingDefinition,
-  SeriesLimitExceeded
-])
 export type DefinitionError =
   | InvalidMetricName
   | InvalidLabelName

@@ -1,5 +1,14 @@
-export * from "./errors.ts"
+export {
+  ConflictingDefinition,
+  InvalidBuckets,
+  InvalidLabelName,
+  InvalidMetricName,
+  isDefinitionError,
+  SeriesLimitExceeded
+} from "./errors.ts"
 export * from "./MetricKind.ts"
 export * from "./names.ts"
+export * from "./schemas.ts"
 export * from "./series.ts"
-export * from "./selfMetrics.ts"
+// Reserved by the protocol; re-exported here for the control plane, which imports the domain from this barrel.
+export { SelfMetric } from "../protocol/reserved.ts"

@@ -8,9 +8,8 @@
  *   ambiguous (see {@link familyBaseName}).
  *
  * The plain predicates are char-code loops so that non-Effect code (worker threads) can use them
- * without Schema machinery; the Schemas carry the same rules for Effect code and for arbitraries.
+ * without Schema machinery; the Schemas in schemas.ts carry the same rules for Effect code and for arbitraries.
  */
-import { Schema } from "effect"
 import type { FamilyType } from "../exposition/model.ts"
 import { InvalidMetricName } from "./errors.ts"
 import { MetricKind } from "./MetricKind.ts"
@@ -72,29 +71,6 @@ export const isValidMetricName = (name: string): boolean => isMetricNameSyntax(n
 /** Valid syntax and not reserved (`__*`, `le`, `quantile`). */
 export const isValidLabelName = (label: string): boolean =>
   isLabelNameSyntax(label) && !isDoubleUnderscore(label) && label !== "le" && label !== "quantile"
-
-const notReservedName = Schema.makeFilter<string>(
-  (s) => isDoubleUnderscore(s) ? "names beginning with \"__\" are reserved" : undefined,
-  { expected: "a name not beginning with \"__\"" }
-)
-
-/** A user metric name (kind-independent rules). Checked `string`, not branded, for easy interop. */
-export const MetricName = Schema.String.check(
-  Schema.isPattern(metricNamePattern, { expected: "a Prometheus metric name [a-zA-Z_:][a-zA-Z0-9_:]*" }),
-  notReservedName
-)
-export type MetricName = typeof MetricName.Type
-
-/** A user label name. Checked `string`, not branded. */
-export const LabelName = Schema.String.check(
-  Schema.isPattern(labelNamePattern, { expected: "a Prometheus label name [a-zA-Z_][a-zA-Z0-9_]*" }),
-  notReservedName,
-  Schema.makeFilter<string>(
-    (s) => s === "le" || s === "quantile" ? `label name "${s}" is reserved for percore's renderer` : undefined,
-    { expected: "a label name other than \"le\" and \"quantile\"" }
-  )
-)
-export type LabelName = typeof LabelName.Type
 
 const TOTAL = "_total"
 

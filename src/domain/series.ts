@@ -13,7 +13,7 @@ import {
   InvalidLabelName,
   InvalidMetricName
 } from "./errors.ts"
-import { MetricKind, metricKindName } from "./MetricKind.ts"
+import { type GaugeAggregation, MetricKind, metricKindName } from "./MetricKind.ts"
 import { familyBaseName, labelNameProblem } from "./names.ts"
 
 export type LabelPair = readonly [name: string, value: string]
@@ -152,3 +152,22 @@ export const findConflict = (
   if (ba !== bb) return conflict("buckets", ba, bb)
   return undefined
 }
+
+/**
+ * `findConflict` for a whole family, where gauges also say how their cores' values combine: a second core (or
+ * definition) asking for another aggregation conflicts too. Cores check this for their own definitions, the
+ * control plane across cores.
+ */
+export const findFamilyConflict = (
+  existing: SeriesDefinition,
+  existingAggregate: GaugeAggregation | undefined,
+  requested: SeriesDefinition,
+  requestedAggregate: GaugeAggregation | undefined
+): ConflictingDefinition | undefined =>
+  findConflict(existing, requested) ??
+    (existingAggregate === requestedAggregate ? undefined : new ConflictingDefinition({
+      metric: requested.name,
+      field: "kind",
+      existing: `gauge(aggregate: ${existingAggregate})`,
+      requested: `gauge(aggregate: ${requestedAggregate})`
+    }))

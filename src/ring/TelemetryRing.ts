@@ -21,7 +21,7 @@
  *  64  TAIL    (producer)   LO | HI | SEQ   published end of written samples
  * 128  INTENT  (producer)   LO | HI | SEQ   "samples at positions below INTENT-C may be overwritten now"
  * 192  HEAD    (consumer)   LO | HI | SEQ   everything below HEAD has been read
- * 256  CLOCK   (ticker)     wall-clock ms mod 2^32 (see clock.ts)
+ * 256  CLOCK   (producer)   wall-clock ms mod 2^32, as the producer last read it (see "Timestamps")
  * 320  WAKE    (producer)   bumped + notified when the ring crosses half full
  * 384  CLAIM   (consumer)   LO | HI | SEQ   the consumer may be copying positions in [HEAD, CLAIM)
  * 448  REFUSED (producer)   LO | HI | SEQ   samples dropped at once because their slot was claimed
@@ -32,6 +32,14 @@
  * ```
  * Slots are 16 bytes so the consumer reads four words sequentially per sample; ids use 24 bits
  * (metricId < 2^24 = 16,777,216) and kinds 8 bits (`MetricKind` uses 0–2).
+ *
+ * ## Timestamps
+ * Every sample carries the CLOCK word as it was when written. Reading the clock costs more than the rest of
+ * `record()`, so the producer reads it only now and then, and no thread ticks it: at its first sample, every
+ * STAMP_EVERY (256) positions after that, and at the first sample after each `publish()` (the fast path's one
+ * limit check covers it). So a batch (`append()` … `publish()`, as percore's cores flush) is stamped when its first
+ * sample is written, and a `record()` caller's timestamps are at most 256 records stale: a producer that calls
+ * `record()` rarely gets old stamps unless it calls `publish()` first.
  *
  * ## Positions
  * Cursors are free-running positions held as JavaScript numbers (exact below 2^53) and published as
@@ -66,7 +74,7 @@
  * position below the consumer's TAIL snapshot ends in exactly one bucket (lost before the chunk, skipped
  * as announced, or delivered), and every refused record in REFUSED, so the books are exact.
  */
-import { registerClock } from "./clock.ts"
+import { wallClockMs } from "./clock.ts"
 
 const MAGIC = 0x52434550 // "PECR"
 const VERSION = 2
@@ -107,6 +115,8 @@ const CHUNK = 1024
  * if it is overwritten a little later, which under overwriting it is anyway.
  */
 const OVERWRITE_WINDOW = 1024
+/** The fast path reads no clock; the producer re-reads it at least this often (positions). */
+const STAMP_EVERY = 256
 /** A seqlock reader gives up after this many tries (only if a peer died inside its 4-store section). */
 const SEQLOCK_TRIES = 1 << 20
 
@@ -203,13 +213,15 @@ export class RingWriter {
     this.overwriteWindow = Math.max(1, Math.min(OVERWRITE_WINDOW, capacity >> 3))
     const position = loadPosition(words, TAIL)
     const head = loadPosition(words, HEAD)
-    this.state = new Float64Array(11)
+    this.state = new Float64Array(13)
     this.state[S_POSITION] = position
     this.state[S_START] = position
     this.state[S_CACHED_HEAD] = head
     this.state[S_WOKEN_AT_HEAD] = -1
     this.state[S_TAIL_HI] = Math.floor(position / TWO_POW_32)
-    this.state[S_FAST_LIMIT] = Math.min(head + this.half, (this.state[S_TAIL_HI]! + 1) * TWO_POW_32 - 1)
+    this.state[S_SAFE_LIMIT] = Math.min(head + this.half, (this.state[S_TAIL_HI]! + 1) * TWO_POW_32 - 1)
+    this.state[S_STAMP_AT] = position // the first sample reads the clock
+    this.state[S_FAST_LIMIT] = position
     const intent = loadPosition(words, INTENT)
     this.state[S_INTENT] = intent
     this.state[S_ANNOUNCED] = intent
@@ -244,8 +256,8 @@ export class RingWriter {
     }
     const state = this.state
     const q = state[S_POSITION]!
-    // One comparison guards every slow case: slot not proven free, half-full wake-up, HI change.
-    if (q >= state[S_FAST_LIMIT]!) return this.recordSlow(q, metricId, kind, value)
+    // One comparison guards every slow case: slot not proven free, half-full wake-up, HI change, clock read due.
+    if (q >= state[S_FAST_LIMIT]! && this.leaveFastPath(q)) return this.recordSlow(q, metricId, kind, value)
     const words = this.words
     const slot = SLOTS + ((q & this.mask) << 2)
     // The slot's previous sample was consumed (HEAD says so): nothing can read it concurrently.
@@ -273,7 +285,7 @@ export class RingWriter {
     }
     const state = this.state
     const q = state[S_POSITION]!
-    if (q >= state[S_FAST_LIMIT]!) return this.recordSlow(q, metricId, kind, value)
+    if (q >= state[S_FAST_LIMIT]! && this.leaveFastPath(q)) return this.recordSlow(q, metricId, kind, value)
     const words = this.words
     const slot = SLOTS + ((q & this.mask) << 2)
     // As in record(): the slot's previous sample was consumed. The consumer reads nothing at or above TAIL.
@@ -290,7 +302,25 @@ export class RingWriter {
    */
   publish(): void {
     const state = this.state
-    state[S_TAIL_HI] = publishPosition(this.words, TAIL, state[S_POSITION]!, state[S_TAIL_HI]!) // ── publish ──
+    const position = state[S_POSITION]!
+    state[S_TAIL_HI] = publishPosition(this.words, TAIL, position, state[S_TAIL_HI]!) // ── publish ──
+    state[S_STAMP_AT] = position // every batch is stamped when it starts
+    if (state[S_FAST_LIMIT]! > position) state[S_FAST_LIMIT] = position
+  }
+
+  /**
+   * Position q reached the fast limit: reads the clock into the CLOCK word if due (samples carry it until the next
+   * read, see "Timestamps"), and says whether q needs the slow path; if not, the fast path goes on.
+   */
+  private leaveFastPath(q: number): boolean {
+    const state = this.state
+    if (q >= state[S_STAMP_AT]!) {
+      Atomics.store(this.words, CLOCK, wallClockMs() | 0)
+      state[S_STAMP_AT] = q + STAMP_EVERY
+    }
+    const safe = state[S_SAFE_LIMIT]!
+    state[S_FAST_LIMIT] = Math.min(safe, state[S_STAMP_AT]!)
+    return q >= safe
   }
 
   /**
@@ -329,7 +359,8 @@ export class RingWriter {
       if (overlaps && !(q - capacity >= claimed) && !(q - capacity < reading)) {
         state[S_REFUSED] = state[S_REFUSED]! + 1
         state[S_REFUSED_HI] = publishPosition(words, REFUSED, state[S_REFUSED]!, state[S_REFUSED_HI]!)
-        state[S_FAST_LIMIT] = q // stay on the slow path
+        state[S_SAFE_LIMIT] = q // stay on the slow path
+        state[S_FAST_LIMIT] = q
         if (wake) this.wake()
         return true
       }
@@ -347,7 +378,8 @@ export class RingWriter {
     const plainLimit = state[S_WOKEN_AT_HEAD] === head ? head + capacity : head + this.half
     // Fast path while next < limit: the slot is provably free (consumed, or announced and unclaimed) and the HI
     // word cannot change. (Past head + half the slow path also runs once to wake the consumer.)
-    state[S_FAST_LIMIT] = Math.min(Math.max(plainLimit, state[S_ANNOUNCED]!), nextEpoch - 1)
+    state[S_SAFE_LIMIT] = Math.min(Math.max(plainLimit, state[S_ANNOUNCED]!), nextEpoch - 1)
+    state[S_FAST_LIMIT] = Math.min(state[S_SAFE_LIMIT]!, state[S_STAMP_AT]!)
     if (wake) this.wake()
     return true
   }
@@ -362,7 +394,7 @@ export class RingWriter {
 const S_POSITION = 0
 const S_START = 1
 const S_CACHED_HEAD = 2
-const S_FAST_LIMIT = 3 // positions below it take the fast path
+const S_FAST_LIMIT = 3 // positions below it take the fast path: min(S_SAFE_LIMIT, S_STAMP_AT)
 const S_WOKEN_AT_HEAD = 4
 const S_TAIL_HI = 5
 const S_INTENT_HI = 6
@@ -370,6 +402,8 @@ const S_REFUSED = 7 // samples dropped at once because their slot's old sample w
 const S_REFUSED_HI = 8
 const S_INTENT = 9 // the INTENT this writer last published
 const S_ANNOUNCED = 10 // positions below it may overwrite their slot's unread sample without further checks
+const S_STAMP_AT = 11 // the sample at this position reads the clock first
+const S_SAFE_LIMIT = 12 // positions below it need none of the slow path's checks
 
 /**
  * The consumer side. `drain()` copies published samples into a private staging area with
@@ -558,7 +592,7 @@ export const TelemetryRing = {
     publishPosition(words, REFUSED, 0, -1)
     Atomics.store(words, H_CAPACITY, size)
     Atomics.store(words, H_VERSION, VERSION)
-    registerClock(buffer, words, CLOCK)
+    Atomics.store(words, CLOCK, wallClockMs() | 0)
     Atomics.store(words, H_MAGIC, MAGIC) // last: a buffer with the magic number is complete
     return buffer
   },

@@ -4,7 +4,7 @@
  * control plane is one thread, so a render always sees a state between two drains.
  */
 import { Context, Effect, Layer } from "effect"
-import { AggregateState } from "./AggregateState.ts"
+import { AggregateState } from "../engine/AggregateState.ts"
 import { PercoreConfig } from "./PercoreConfig.ts"
 
 export class Aggregate extends Context.Service<Aggregate, AggregateState>()("percore/services/Aggregate") {

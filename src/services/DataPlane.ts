@@ -19,14 +19,21 @@
  * `workerData.percore`, and the core's ring is drained like any other until `releaseCore()`.
  */
 import { pathToFileURL } from "node:url"
-import { inspect } from "node:util"
 import { resolve as resolvePath } from "node:path"
 import { Cause, Context, Duration, Effect, Fiber, Layer, Schedule, Schema } from "effect"
 import { MetricKind, SelfMetric } from "../domain/index.ts"
-import { allocateCoreBuffers, type CoreBuffers, type CoreSettings } from "../core/CoreBuffers.ts"
+import { CoreChannel } from "../engine/CoreChannel.ts"
+import { allocateCoreBuffers, type CoreBuffers, type CoreSettings } from "../protocol/index.ts"
+import {
+  type CoreSpawner,
+  type CoreThread,
+  describeCrash,
+  directSpawner,
+  lowerThreadPriority,
+  perThreadPriority,
+  startLauncher
+} from "../threads/CoreThreads.ts"
 import { Aggregate } from "./Aggregate.ts"
-import { CoreChannel, type CoreState } from "./CoreChannel.ts"
-import { type CoreSpawner, type CoreThread, directSpawner, lowerThreadPriority, perThreadPriority, startLauncher } from "./CoreThreads.ts"
 import { Drainer } from "./Drainer.ts"
 import { PercoreConfig } from "./PercoreConfig.ts"
 
@@ -37,6 +44,17 @@ export class CoreCrashed extends Schema.TaggedError<CoreCrashed>()("CoreCrashed"
   override get message(): string {
     return `core ${this.core} crashed: ${this.cause}`
   }
+}
+
+/** Where a core is in its life; "starting" until its thread (or its first incarnation's) is up. */
+export type CoreState = "starting" | "up" | "finished" | "crashed" | "stopped"
+
+/** What the DataPlane knows of one core: its lifecycle, and its current incarnation's channel once it has one. */
+interface CoreEntry {
+  state: CoreState
+  channel: CoreChannel | undefined
+  worker: CoreThread | undefined
+  restarts: number
 }
 
 export interface CoreStatus {
@@ -78,7 +96,7 @@ export class DataPlane extends Context.Service<DataPlane, {
       }
       const sizes = { ringCapacity: config.ringCapacity, logBytes: config.internLogBytes }
       const moduleUrl = config.worker === "" ? demoModule : pathToFileURL(resolvePath(config.worker)).href
-      const live = new Map<number, { channel: CoreChannel; worker: CoreThread | undefined; restarts: number }>()
+      const live = new Map<number, CoreEntry>()
       let stopping = false
       let nextHostCore = Math.max(config.cores, 0)
 
@@ -94,14 +112,15 @@ export class DataPlane extends Context.Service<DataPlane, {
           const buffers = allocateCoreBuffers(core, sizes, settings)
           const channel = new CoreChannel(buffers, aggregate)
           yield* drainer.register(channel)
-          const entry = live.get(core)
-          const restarts = entry === undefined || entry.worker === undefined ? 0 : entry.restarts + 1
+          const previous = live.get(core)
+          const restarts = previous === undefined || previous.worker === undefined ? 0 : previous.restarts + 1
           if (restarts > 0) self.restarts.value++
           const worker = spawner.spawn(workerEntry, {
             workerData: { percore: buffers, percoreWorker: { moduleUrl } },
             name: `percore-core-${core}`
           })
-          live.set(core, { channel, worker, restarts })
+          const entry: CoreEntry = { state: "starting", channel, worker, restarts }
+          live.set(core, entry)
           if (stopping) channel.requestStop()
           const outcome = yield* Effect.callback<{ finished: boolean; error: unknown; code: number }>((resume) => {
             let finished = false
@@ -109,7 +128,7 @@ export class DataPlane extends Context.Service<DataPlane, {
             worker.on("message", (message: unknown) => {
               const type = typeof message === "object" && message !== null && "type" in message ? message.type : undefined
               if (type === "up") {
-                channel.state = "up"
+                entry.state = "up"
                 self.up.value = 1
               } else if (type === "finished") finished = true
             })
@@ -122,17 +141,16 @@ export class DataPlane extends Context.Service<DataPlane, {
           // The core flushed before it ended (or was terminated): take everything it published.
           yield* drainer.retire(channel)
           if (outcome.finished || (stopping && outcome.error === undefined)) {
-            channel.state = outcome.finished ? "finished" : "stopped"
+            entry.state = outcome.finished ? "finished" : "stopped"
             return
           }
-          channel.state = "crashed"
+          entry.state = "crashed"
           self.crashes.value++
-          const cause = outcome.error instanceof Error
-            ? outcome.error.stack ?? outcome.error.message
-            : outcome.error !== undefined
-            ? inspect(outcome.error)
+          const cause = outcome.error !== undefined
+            ? describeCrash(outcome.error)
             : `thread exited with code ${outcome.code} without finishing`
-          yield* Effect.logError(`percore: core ${core} crashed`).pipe(Effect.annotateLogs({ core, cause }))
+          // One message a person can read: the core, the error's tag (or name) and message, then its stack.
+          yield* Effect.logError(`percore: core ${core} crashed: ${cause}`).pipe(Effect.annotateLogs({ core }))
           if (stopping) return
           return yield* new CoreCrashed({ core, cause })
         })
@@ -161,8 +179,7 @@ export class DataPlane extends Context.Service<DataPlane, {
       const supervisors: Array<Fiber.Fiber<void>> = []
       for (let core = 0; core < config.cores; core++) {
         // Known (as "starting") before its thread exists, so readiness counts it from the start.
-        const placeholder = new CoreChannel(allocateCoreBuffers(core, { ringCapacity: 2, logBytes: 64 }, settings), aggregate)
-        live.set(core, { channel: placeholder, worker: undefined, restarts: 0 })
+        live.set(core, { state: "starting", channel: undefined, worker: undefined, restarts: 0 })
         supervisors.push(yield* Effect.forkScoped(supervise(core)))
       }
       if (spawner !== directSpawner) {
@@ -174,56 +191,67 @@ export class DataPlane extends Context.Service<DataPlane, {
       yield* Effect.addFinalizer(() =>
         Effect.gen(function*() {
           stopping = true
-          for (const { channel } of live.values()) channel.requestStop()
+          for (const { channel } of live.values()) channel?.requestStop()
           const allEnded = Fiber.joinAll(supervisors)
           const ended = yield* allEnded.pipe(Effect.timeoutOption(Duration.fromInputUnsafe(config.stopGrace)))
           if (ended._tag === "None") {
-            const stuck = [...live.entries()].filter(([, e]) => e.channel.state === "up" || e.channel.state === "starting")
+            const stuck = [...live.entries()].filter(([, e]) => e.state === "up" || e.state === "starting")
             yield* Effect.logWarning(`percore: ${stuck.length} core(s) did not stop within the grace period; terminating them`)
             for (const [, e] of stuck) void e.worker?.terminate()
             yield* allEnded
           }
           // Host-created cores: one last drain of what they published.
-          for (const { channel, worker } of live.values()) if (worker === undefined) yield* drainer.retire(channel)
+          for (const { channel, worker } of live.values()) {
+            if (worker === undefined && channel !== undefined) yield* drainer.retire(channel)
+          }
         }).pipe(Effect.catchCause((cause) => Effect.logError("percore: stopping cores failed", Cause.pretty(cause))))
       )
 
+      // Waits on each core's FLUSH_DONE word (the core notifies it), raced against an Effect timeout; a core that
+      // ends meanwhile stops counting (its final flush is taken by its last drain).
       const flush = Effect.fnUntraced(function*(timeout: Duration.Input) {
-        const requests = [...live.values()]
-          .filter((e) => e.channel.state === "up")
-          .map((e) => ({ channel: e.channel, request: e.channel.requestFlush() }))
-        const deadline = performance.now() + Duration.toMillis(Duration.fromInputUnsafe(timeout))
-        while (!requests.every(({ channel, request }) => channel.flushed(request) || channel.state !== "up")) {
-          if (performance.now() >= deadline) return false
-          yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 1)))
-        }
-        return true
+        const waits = [...live.values()].flatMap((entry) => {
+          const channel = entry.channel
+          if (entry.state !== "up" || channel === undefined) return []
+          const request = channel.requestFlush()
+          return [
+            Effect.gen(function*() {
+              while (!channel.flushed(request) && entry.state === "up" && entry.channel === channel) {
+                // Short waits so that a core that ended (it never answers) is noticed; a flush wakes it at once.
+                yield* Effect.promise(() => channel.control.waitForFlush(request, 50))
+              }
+            })
+          ]
+        })
+        const done = yield* Effect.all(waits, { concurrency: "unbounded", discard: true }).pipe(
+          Effect.timeoutOption(Duration.fromInputUnsafe(timeout))
+        )
+        return done._tag === "Some"
       })
 
       const allocateCore = Effect.fnUntraced(function*() {
         const core = nextHostCore++
         const buffers = allocateCoreBuffers(core, sizes, settings)
         const channel = new CoreChannel(buffers, aggregate)
-        channel.state = "up"
         selfSeries(core).up.value = 1
-        live.set(core, { channel, worker: undefined, restarts: 0 })
+        live.set(core, { state: "up", channel, worker: undefined, restarts: 0 })
         yield* drainer.register(channel)
         return buffers
       })
 
       const releaseCore = Effect.fnUntraced(function*(buffers: CoreBuffers) {
         const entry = live.get(buffers.coreId)
-        if (entry === undefined || entry.channel.buffers !== buffers) return
-        entry.channel.state = "finished"
+        if (entry === undefined || entry.channel === undefined || entry.channel.buffers !== buffers) return
+        entry.state = "finished"
         selfSeries(buffers.coreId).up.value = 0
         live.delete(buffers.coreId)
         yield* drainer.retire(entry.channel)
       })
 
       return DataPlane.of({
-        cores: () => [...live.entries()].map(([core, e]) => ({ core, state: e.channel.state, restarts: e.restarts })),
+        cores: () => [...live.entries()].map(([core, e]) => ({ core, state: e.state, restarts: e.restarts })),
         // A finished core is done, not failing: its totals are served and nothing about it is pending.
-        ready: () => [...live.values()].every((e) => e.channel.state === "up" || e.channel.state === "finished"),
+        ready: () => [...live.values()].every((e) => e.state === "up" || e.state === "finished"),
         flush,
         allocateCore,
         releaseCore

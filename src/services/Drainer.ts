@@ -13,8 +13,8 @@
 import { Context, Duration, Effect, Fiber, Layer, Schedule, Semaphore } from "effect"
 import { MetricKind, SelfMetric } from "../domain/index.ts"
 import { Aggregate } from "./Aggregate.ts"
-import type { AggregateSeries } from "./AggregateState.ts"
-import type { CoreChannel } from "./CoreChannel.ts"
+import { observe } from "../engine/AggregateState.ts"
+import type { CoreChannel } from "../engine/CoreChannel.ts"
 import { PercoreConfig } from "./PercoreConfig.ts"
 
 export interface DrainReport {
@@ -135,14 +135,4 @@ export class Drainer extends Context.Service<Drainer, {
       })
     })
   )
-}
-
-/** Adds one observation to a histogram series of the aggregate (control-plane self-metrics). */
-export const observe = (series: AggregateSeries, bounds: ReadonlyArray<number>, value: number): void => {
-  let bucket = 0
-  while (bucket < bounds.length && value > bounds[bucket]!) bucket++
-  const counts = series.bucketCounts!
-  counts[bucket] = counts[bucket]! + 1
-  series.count++
-  series.sum += value
 }

@@ -13,19 +13,12 @@
  *   recently published value) or `perCore` (one series per core, with a `core` label). A core's last value
  *   stays until that core (or its restart) publishes a new one.
  */
-import {
-  ConflictingDefinition,
-  type DefinitionError,
-  findConflict,
-  type GaugeAggregation,
-  type LabelPair,
-  MetricKind,
-  type SeriesDefinition,
-  SeriesLimitExceeded,
-  seriesKey,
-  validateDefinition
-} from "../domain/index.ts"
+import { type DefinitionError, SeriesLimitExceeded } from "../domain/errors.ts"
+import { type GaugeAggregation, MetricKind } from "../domain/MetricKind.ts"
+import { counterFamilyName } from "../domain/names.ts"
+import { findFamilyConflict, type LabelPair, type SeriesDefinition, seriesKey, validateDefinition } from "../domain/series.ts"
 import type { Family, FamilyType, Series } from "../exposition/model.ts"
+import { bucketIndex } from "../protocol/wire.ts"
 
 export class AggregateSeries implements Series {
   readonly labels: ReadonlyArray<LabelPair>
@@ -139,16 +132,8 @@ export class AggregateState {
   ): Resolved | DefinitionError {
     let family = this.families.get(definition.name)
     if (family !== undefined) {
-      const conflict = findConflict(family.definition, definition)
+      const conflict = findFamilyConflict(family.definition, family.aggregate, definition, aggregate)
       if (conflict !== undefined) return conflict
-      if (family.aggregate !== aggregate) {
-        return new ConflictingDefinition({
-          metric: definition.name,
-          field: "kind",
-          existing: `gauge(aggregate: ${family.aggregate})`,
-          requested: `gauge(aggregate: ${aggregate})`
-        })
-      }
     }
     const labels: ReadonlyArray<LabelPair> = aggregate === "perCore"
       ? sortLabels([...definition.labels.filter(([k]) => k !== "core"), ["core", String(coreId)] as const])
@@ -192,7 +177,7 @@ export class AggregateState {
   /** Test and tooling helper: the series with exactly these labels (counters by either name), if any. */
   find(name: string, labels: Readonly<Record<string, string>> = {}): AggregateSeries | undefined {
     const pairs = sortLabels(Object.entries(labels))
-    const counterName = name.endsWith("_total") ? name.slice(0, -"_total".length) : name
+    const counterName = counterFamilyName(name)
     for (const candidate of [name, counterName]) {
       const series = this.families.get(candidate)?.byKey.get(seriesKey({ name: candidate, labels: pairs }))
       if (series !== undefined) return series
@@ -203,3 +188,12 @@ export class AggregateState {
 
 const sortLabels = (pairs: Array<LabelPair>): ReadonlyArray<LabelPair> =>
   pairs.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+
+/** Adds one observation to a histogram series of the aggregate (control-plane self-metrics). */
+export const observe = (series: AggregateSeries, bounds: ReadonlyArray<number>, value: number): void => {
+  const bucket = bucketIndex(bounds, value)
+  const counts = series.bucketCounts!
+  counts[bucket] = counts[bucket]! + 1
+  series.count++
+  series.sum += value
+}

@@ -10,8 +10,23 @@
  * plane reads the log after loading the ring's TAIL. So a sample whose id is unknown to the control plane
  * always finds its definition in the log: no round trip, no lost or misattributed sample.
  *
- * Layout: `[MAGIC:i32][END:i32]` then entries `[byteLength:u32][UTF-8 JSON]`, 4-byte aligned.
+ * Layout: `[MAGIC:i32][END:i32]` then entries `[byteLength:u32][UTF-8 JSON]`, 4-byte aligned. Each entry is
+ * an `InternEntry`.
  */
+import type { GaugeAggregation, MetricKind } from "../domain/MetricKind.ts"
+import type { LabelPair } from "../domain/series.ts"
+
+/** One entry of the intern log: what the control plane needs to map ring ids to aggregate series. */
+export interface InternEntry {
+  /** The series' first ring id; `seriesLayout` says how many it takes and what each carries. */
+  readonly id: number
+  readonly name: string
+  readonly kind: MetricKind
+  readonly help: string
+  readonly labels: ReadonlyArray<LabelPair>
+  readonly buckets?: ReadonlyArray<number>
+  readonly aggregate?: GaugeAggregation
+}
 const MAGIC = 0x4c544e49 // "INTL"
 const H_MAGIC = 0
 const H_END = 1
@@ -63,7 +78,7 @@ export class InternLogWriter {
   }
 
   /** Appends one entry; throws `InternLogFull` (appending nothing) if it does not fit. */
-  append(entry: unknown): void {
+  append(entry: InternEntry): void {
     const encoded = this.encoder.encode(JSON.stringify(entry))
     const next = align4(this.end + 4 + encoded.length)
     if (next > this.bytes.length) throw new InternLogFull(this.bytes.length)

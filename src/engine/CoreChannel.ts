@@ -1,34 +1,34 @@
 /**
  * CoreChannel — the control plane's end of one core incarnation: the ring's reader, the intern log's
- * reader, the control block, and the table that maps the core's ring ids to aggregate series.
+ * reader, the plane's side of the control block, and the table that maps the core's ring ids to aggregate
+ * series. A plain synchronous engine (no Effect): the Drainer and the DataPlane drive it.
  *
  * `drain()` is the ring's one consumer; only the Drainer calls it, one drain at a time.
  */
+import type { DefinitionError } from "../domain/errors.ts"
+import { type GaugeAggregation, MetricKind } from "../domain/MetricKind.ts"
+import { validateDefinition } from "../domain/series.ts"
 import {
-  type DefinitionError,
-  type GaugeAggregation,
-  MetricKind,
+  type CoreBuffers,
+  type InternEntry,
+  InternLogReader,
+  PlaneControl,
+  SELF_PREFIX,
   SelfMetric,
-  validateDefinition,
+  seriesLayout,
   WireKind
-} from "../domain/index.ts"
-import { Control, type CoreBuffers } from "../core/CoreBuffers.ts"
-import { type InternEntry, SELF_PREFIX } from "../core/CoreRuntime.ts"
-import { InternLogReader } from "../core/InternLog.ts"
-import { type RingReader, type SampleSink, TelemetryRing } from "../ring/index.ts"
+} from "../protocol/index.ts"
+import { type RingReader, type SampleSink, TelemetryRing } from "../ring/TelemetryRing.ts"
 import type { AggregateSeries, AggregateState, GaugeSeries } from "./AggregateState.ts"
 
 /** A ring id's role is the wire kind its samples must carry; refused series accept any kind. */
 const REFUSED = 255
 
-export type CoreState = "starting" | "up" | "finished" | "crashed" | "stopped"
-
 export class CoreChannel {
   readonly coreId: number
   readonly buffers: CoreBuffers
   readonly reader: RingReader
-  readonly control: Int32Array
-  state: CoreState = "starting"
+  readonly control: PlaneControl
   private readonly log: InternLogReader
   private readonly aggregate: AggregateState
   // Where each ring id goes, as parallel arrays (an object per id cost ~64 B; histograms use 12 ids).
@@ -40,8 +40,6 @@ export class CoreChannel {
   private reportedRecorded = 0
   /** Definitions the control plane refused since the last call of `takeRefusals` (for logging). */
   private refusals: Array<DefinitionError> = []
-  private recordedLow = 0
-  private recordedTotal = 0
   private readonly self: {
     readonly recorded: AggregateSeries
     readonly delivered: AggregateSeries
@@ -59,7 +57,7 @@ export class CoreChannel {
     this.aggregate = aggregate
     this.reader = TelemetryRing.reader(buffers.ring)
     this.log = new InternLogReader(buffers.log)
-    this.control = new Int32Array(buffers.control)
+    this.control = new PlaneControl(buffers.control)
     const core = String(this.coreId)
     const counter = (metric: { name: string; help: string }, labels: Record<string, string>) =>
       aggregate.own(metric.name, MetricKind.Counter, metric.help, { core, ...labels })
@@ -142,29 +140,22 @@ export class CoreChannel {
    * stopped normally and the ring is drained, `reader.delivered + reader.dropped` equals it exactly.
    */
   recorded(): number {
-    const low = Atomics.load(this.control, Control.RECORDED) >>> 0
-    this.recordedTotal += (low - this.recordedLow) >>> 0
-    this.recordedLow = low
-    return this.recordedTotal
+    return this.control.recorded()
   }
 
   /** Asks the core to flush its coalesced updates; returns the request number to wait for. */
   requestFlush(): number {
-    const request = Atomics.add(this.control, Control.FLUSH_REQUEST, 1) + 1
-    Atomics.notify(this.control, Control.FLUSH_REQUEST)
-    return request
+    return this.control.requestFlush()
   }
 
   /** True once the core flushed for `request` (or a later one). */
   flushed(request: number): boolean {
-    return Atomics.load(this.control, Control.FLUSH_DONE) - request >= 0
+    return this.control.flushed(request)
   }
 
   /** Signals the core to stop (`core.stopping` becomes true) and to flush. */
   requestStop(): void {
-    Atomics.store(this.control, Control.STOP, 1)
-    Atomics.notify(this.control, Control.STOP)
-    this.requestFlush()
+    this.control.requestStop()
   }
 
   private readLog(): void {
@@ -180,7 +171,8 @@ export class CoreChannel {
       labels: entry.labels,
       buckets: entry.buckets
     })
-    const components = entry.kind === MetricKind.Histogram && entry.buckets !== undefined ? entry.buckets.length + 2 : 1
+    const layout = seriesLayout(entry.kind, entry.buckets)
+    const components = layout.components
     this.reserve(entry.id + components)
     const target = (id: number, series: AggregateSeries, role: number, bucket: number) => {
       this.targetSeries[id] = series
@@ -198,16 +190,8 @@ export class CoreChannel {
       ;(resolved._tag === "SeriesLimitExceeded" ? this.self.refusedGlobal : this.self.refusedConflict).value++
       return refuse(this.self.refusedSamples)
     }
-    const series = resolved.series
-    switch (entry.kind) {
-      case MetricKind.Counter:
-        return target(entry.id, series, WireKind.CounterDelta, 0)
-      case MetricKind.Gauge:
-        return target(entry.id, series, WireKind.GaugeValue, 0)
-      case MetricKind.Histogram:
-        for (let i = 0; i < components - 1; i++) target(entry.id + i, series, WireKind.BucketDelta, i)
-        return target(entry.id + components - 1, series, WireKind.SumDelta, 0)
-    }
+    // Component i of a histogram is bucket i (its sum is last and ignores the bucket index).
+    for (let i = 0; i < components; i++) target(entry.id + i, resolved.series, layout.kindOf(i), i)
   }
 
   /** Grows the per-id arrays (definition time only). */

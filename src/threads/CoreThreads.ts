@@ -66,22 +66,44 @@ export type LauncherEvent =
 
 const launcherEntry = new URL("./core-launcher.ts", import.meta.url)
 
-/** A thrown value as the launcher forwards it: an Error's name, message and stack, or any other value's description. */
-export type ForwardedError = { readonly name: string; readonly message: string; readonly stack: string | undefined } | string
+/**
+ * A thrown value as the launcher forwards it: an Error's name, message, stack and `_tag` (percore's definition
+ * errors carry one), or any other value's description.
+ */
+export type ForwardedError =
+  | { readonly name: string; readonly message: string; readonly stack: string | undefined; readonly tag: string | undefined }
+  | string
+
+/** The `_tag` of a tagged error (percore's definition errors, Effect's tagged errors), if it has one. */
+export const errorTag = (error: unknown): string | undefined =>
+  typeof error === "object" && error !== null && "_tag" in error && typeof error._tag === "string" ? error._tag : undefined
 
 /** `postMessage` keeps none of an Error's own properties (it arrives as `{}`): send them as plain data. */
 export const forwardableError = (error: unknown): ForwardedError =>
   error instanceof Error
-    ? { name: error.name, message: error.message, stack: error.stack }
+    ? { name: error.name, message: error.message, stack: error.stack, tag: errorTag(error) }
     : typeof error === "string" ? error : inspect(error)
 
-/** The Error again (same name, message and stack), or the description of a thrown non-Error. */
+/** The Error again (same name, message, stack and `_tag`), or the description of a thrown non-Error. */
 const revivedError = (error: ForwardedError): unknown => {
   if (typeof error === "string") return error
   const revived = new Error(error.message)
   revived.name = error.name
   if (error.stack !== undefined) revived.stack = error.stack
-  return revived
+  return error.tag === undefined ? revived : Object.assign(revived, { _tag: error.tag })
+}
+
+/**
+ * A crashed core's error as one readable text: `Tag: message` (the `_tag`, else the name), then the stack's frames.
+ * A thrown non-Error is described as such.
+ */
+export const describeCrash = (error: unknown): string => {
+  if (!(error instanceof Error)) return typeof error === "string" ? `thrown value ${JSON.stringify(error)}` : `thrown value ${inspect(error)}`
+  const headline = `${errorTag(error) ?? error.name}: ${error.message}`
+  const stack = error.stack ?? ""
+  // The stack starts with its own "Name: message" header (possibly several lines): keep only the frames.
+  const frames = stack.split("\n").filter((line) => /^\s+at /.test(line))
+  return frames.length === 0 ? headline : `${headline}\n${frames.join("\n")}`
 }
 
 /**

@@ -1,4 +1,11 @@
 /**
+ * Names the protocol reserves for percore itself.
+ */
+
+/** Family-name prefix of percore's own metrics; users cannot define series under it. */
+export const SELF_PREFIX = "percore_"
+
+/**
  * Names and help texts of percore's own metric families. Cores and the control plane both define series
  * in some of these families, so they share one definition here (a differing help would be a conflict).
  */

@@ -3,24 +3,9 @@
  * control block. All three are `SharedArrayBuffer`s inside a plain object, so the whole thing travels
  * in `workerData` (percore's own workers, or workers a host app creates itself).
  */
-import { Predicate } from "effect"
-import { TelemetryRing } from "../ring/index.ts"
+import { TelemetryRing } from "../ring/TelemetryRing.ts"
+import { allocateControl } from "./Control.ts"
 import { InternLog } from "./InternLog.ts"
-
-/** Words of the control block, each on its own 64-byte line. */
-export const Control = {
-  /** control plane → core: 1 once the core should stop (`core.stopping`). */
-  STOP: 0,
-  /** control plane → core: bumped to ask the core to flush its coalesced updates now. */
-  FLUSH_REQUEST: 16,
-  /** core → control plane: the last FLUSH_REQUEST value the core has flushed for. */
-  FLUSH_DONE: 32,
-  /** core → control plane: bumped after every flush (any reason). */
-  FLUSHES: 48,
-  /** core → control plane: samples the core's ring writer has recorded, mod 2^32 (for the books). */
-  RECORDED: 64,
-  WORDS: 80
-} as const
 
 export interface CoreSettings {
   /** Coalesced updates are published at least this often while the core records or its event loop turns. */
@@ -62,12 +47,14 @@ export const allocateCoreBuffers = (
   coreId,
   ring: TelemetryRing.allocate(sizes.ringCapacity),
   log: InternLog.allocate(sizes.logBytes),
-  control: new SharedArrayBuffer(Control.WORDS * 4),
+  control: allocateControl(),
   settings
 })
 
+/** True for an object shaped like `allocateCoreBuffers`' result (e.g. after it crossed a thread in `workerData`). */
 export const isCoreBuffers = (u: unknown): u is CoreBuffers =>
-  Predicate.hasProperty(u, "percore") && u.percore === 1 &&
-  Predicate.hasProperty(u, "ring") && u.ring instanceof SharedArrayBuffer &&
-  Predicate.hasProperty(u, "log") && u.log instanceof SharedArrayBuffer &&
-  Predicate.hasProperty(u, "control") && u.control instanceof SharedArrayBuffer
+  typeof u === "object" && u !== null &&
+  "percore" in u && u.percore === 1 &&
+  "ring" in u && u.ring instanceof SharedArrayBuffer &&
+  "log" in u && u.log instanceof SharedArrayBuffer &&
+  "control" in u && u.control instanceof SharedArrayBuffer
