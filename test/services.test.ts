@@ -75,6 +75,35 @@ describe("Drainer (TestClock)", () => {
       runtime.close()
     }))
 
+  it.effect("an idle drainer backs off to one drain a second, and the first delivery brings the interval back", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(drainerLayer({ PERCORE_DRAIN_INTERVAL: "10 millis" }), scope)
+      const drainer = Context.get(context, Drainer)
+      const aggregate = Context.get(context, Aggregate)
+      const { runtime, channel } = localCore(aggregate, 0)
+      yield* drainer.register(channel)
+      const counter = runtime.counter("idle_ticks_total")
+      yield* Effect.yieldNow
+      const start = drainer.drains()
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(drainer.drains() - start, 100, "a second of empty drains at the interval")
+      const idle = drainer.drains()
+      yield* TestClock.adjust("20 seconds")
+      const backedOff = drainer.drains() - idle
+      assert.isAtMost(backedOff, 30, "backed off: about one drain a second, not 2000")
+      assert.isAtLeast(backedOff, 15, "still drains about once a second")
+      counter.inc(5)
+      runtime.flush()
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(aggregate.find("idle_ticks_total")?.value, 5, "a delivery within the longest delay")
+      const delivered = drainer.drains()
+      yield* TestClock.adjust("100 millis")
+      assert.strictEqual(drainer.drains() - delivered, 10, "back at the interval after a delivery")
+      yield* Scope.close(scope, Exit.void)
+      runtime.close()
+    }))
+
   it.effect("concurrent on-demand, scheduled and final drains never consume a ring twice", () =>
     Effect.gen(function*() {
       const drainer = yield* Drainer

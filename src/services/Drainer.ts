@@ -6,6 +6,11 @@
  * ring's WAKE word when the ring crosses half full, and a fiber per channel waits on it with
  * `Atomics.waitAsync`, so a burst is drained before it overflows even if the interval is long.
  *
+ * While nothing arrives the schedule backs off (`drainSchedule`): after a second of drains that delivered
+ * nothing, the delay doubles per empty drain up to one second, and the first delivery brings it back to the
+ * interval. An idle service then wakes about once a second instead of a hundred times; scrapes drain on demand
+ * and rings still wake the drainer at half full, so neither freshness nor overflow depends on the schedule.
+ *
  * Exactly one consumer per ring, ever: scheduled drains, early wake-ups, on-demand drains (before a
  * scrape) and final drains (a core that ended) all go through one permit. Closing the layer's scope
  * stops the fiber and runs one last drain.
@@ -33,6 +38,30 @@ export interface RingFigures {
   readonly dropped: number
   /** Samples the core has published: delivered, dropped, or not yet drained. */
   readonly published: number
+}
+
+/** Empty drains in a row (at the interval) before the schedule starts backing off. */
+const IDLE_AFTER = 100
+/** The longest delay between two scheduled drains while nothing arrives. */
+const IDLE_MAX = Duration.seconds(1)
+
+/**
+ * `interval` while drains deliver; after IDLE_AFTER empty drains in a row, twice the last delay per empty drain,
+ * up to IDLE_MAX (never below `interval`); the first drain that delivers resets it.
+ */
+export const drainSchedule = (interval: Duration.Duration): Schedule.Schedule<unknown, DrainReport> => {
+  const longest = Duration.max(interval, IDLE_MAX)
+  let empty = 0
+  let delay = interval
+  return Schedule.spaced(interval).pipe(
+    Schedule.modifyDelay(({ input }: Schedule.Metadata<unknown, DrainReport>) => {
+      if (input.delivered > 0) {
+        empty = 0
+        delay = interval
+      } else if (++empty > IDLE_AFTER) delay = Duration.min(Duration.times(delay, 2), longest)
+      return Effect.succeed(delay)
+    })
+  )
 }
 
 export class Drainer extends Context.Service<Drainer, {
@@ -112,7 +141,7 @@ export class Drainer extends Context.Service<Drainer, {
       })
 
       yield* drainNow.pipe(
-        Effect.repeat(Schedule.spaced(Duration.fromInputUnsafe(drainInterval))),
+        Effect.repeat(drainSchedule(Duration.fromInputUnsafe(drainInterval))),
         Effect.forkScoped
       )
       yield* Effect.addFinalizer(() => drainNow)
