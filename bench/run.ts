@@ -86,10 +86,13 @@ const markdownTable = (header: ReadonlyArray<string>, rows: ReadonlyArray<Readon
   return [line(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map(line)].join("\n")
 }
 
-/** A result as markdown tables (rows, then ratios), ready to paste into BENCHMARKS.md. */
-export const formatResult = (result: BenchmarkResult): string => {
+/**
+ * A result as markdown tables (rows, then ratios), ready to paste into BENCHMARKS.md. A smoke run's sizes are far
+ * too small to compare anything, so it prints the measured rows only: no ratios, targets, verdicts or notes.
+ */
+export const formatResult = (result: BenchmarkResult, smoke = false): string => {
   const hasBytes = result.rows.some((r) => r.bytesPerOp !== undefined)
-  const hasRelative = result.rows.some((r) => r.relative !== undefined)
+  const hasRelative = !smoke && result.rows.some((r) => r.relative !== undefined)
   const unit = result.rows[0]?.unit ?? ""
   const header = ["operation", `median ${unit}`, "min–max", ...(hasBytes ? ["bytes/op"] : []), ...(hasRelative ? [`× ${result.relativeTo ?? "anchor"}`] : [])]
   const rows = result.rows.map((r) => [
@@ -100,6 +103,7 @@ export const formatResult = (result: BenchmarkResult): string => {
     ...(hasRelative ? [r.relative === undefined ? "" : `${significant(r.relative)}×`] : [])
   ])
   const parts = [`## ${result.title}`, "", markdownTable(header, rows)]
+  if (smoke) return [...parts, "", "- smoke sizes: checks that the benchmark runs; its figures mean nothing, so no ratio is shown"].join("\n")
   if (result.ratios.length > 0) {
     const hasTargets = result.ratios.some((r) => r.target !== undefined)
     const ratioRows = result.ratios.map((r) => [
@@ -160,7 +164,17 @@ export const parseArgs = (argv: ReadonlyArray<string>): Cli => {
   return { names, smoke, json, rounds }
 }
 
+/** The commit measured (with "+changes" when the work tree differs from it), or "unknown" outside a git checkout. */
+const commit = (): string => {
+  const run = (args: ReadonlyArray<string>) => spawnSync("git", args, { cwd: benchDir, encoding: "utf8" })
+  const head = run(["rev-parse", "--short", "HEAD"])
+  if (head.status !== 0) return "unknown"
+  const dirty = run(["status", "--porcelain", "--untracked-files=no"]).stdout.trim() !== ""
+  return `${head.stdout.trim()}${dirty ? "+changes" : ""}`
+}
+
 const machine = (): Record<string, string | number> => ({
+  commit: commit(),
   node: process.version,
   v8: process.versions.v8,
   platform: `${process.platform} ${process.arch}`,
@@ -172,13 +186,16 @@ const machine = (): Record<string, string | number> => ({
 const main = async (argv: ReadonlyArray<string>): Promise<void> => {
   const cli = parseArgs(argv)
   const info = machine()
-  console.log(`percore benchmarks — node ${info.node}, ${info.cpus} CPUs (${info.cpuModel})${cli.smoke ? ", SMOKE sizes (numbers meaningless)" : ""}\n`)
   const started = new Date()
+  console.log(
+    `percore benchmarks — ${started.toISOString().slice(0, 10)}, commit ${info.commit}, node ${info.node}, ` +
+      `${info.cpus} CPUs (${info.cpuModel})${cli.smoke ? ", SMOKE sizes (figures meaningless)" : ""}\n`
+  )
   const results = await runBenchmarks({
     smoke: cli.smoke,
     only: cli.names,
     ...(cli.rounds === undefined ? {} : { rounds: cli.rounds }),
-    onResult: (result) => console.log(`${formatResult(result)}\n`)
+    onResult: (result) => console.log(`${formatResult(result, cli.smoke)}\n`)
   })
   console.log(`checksum ${checksum()}`)
   if (cli.json !== undefined) {
