@@ -43,17 +43,23 @@ const localCore = (aggregate: AggregateState, coreId: number) => {
   return { runtime: new CoreRuntime(buffers), channel: new CoreChannel(buffers, aggregate) }
 }
 
+/** A Drainer draining every 10 ms in a scope of its own (closed by the test), with one local core registered. */
+const drainerWithLocalCore = Effect.fnUntraced(function*(counterName: string) {
+  const scope = yield* Scope.make()
+  const context = yield* Layer.buildWithScope(drainerLayer({ PERCORE_DRAIN_INTERVAL: "10 millis" }), scope)
+  const drainer = Context.get(context, Drainer)
+  const aggregate = Context.get(context, Aggregate)
+  const { runtime, channel } = localCore(aggregate, 0)
+  yield* drainer.register(channel)
+  const counter = runtime.counter(counterName)
+  yield* Effect.yieldNow
+  return { scope, drainer, aggregate, runtime, counter }
+})
+
 describe("Drainer (TestClock)", () => {
   it.effect("drains on schedule, drains once more when its scope closes, then never again", () =>
     Effect.gen(function*() {
-      const scope = yield* Scope.make()
-      const context = yield* Layer.buildWithScope(drainerLayer({ PERCORE_DRAIN_INTERVAL: "10 millis" }), scope)
-      const drainer = Context.get(context, Drainer)
-      const aggregate = Context.get(context, Aggregate)
-      const { runtime, channel } = localCore(aggregate, 0)
-      yield* drainer.register(channel)
-      const counter = runtime.counter("ticks_total")
-      yield* Effect.yieldNow
+      const { scope, drainer, aggregate, runtime, counter } = yield* drainerWithLocalCore("ticks_total")
       const initial = drainer.drains()
       counter.inc(3)
       runtime.flush()
@@ -77,14 +83,7 @@ describe("Drainer (TestClock)", () => {
 
   it.effect("an idle drainer backs off to one drain a second, and the first delivery brings the interval back", () =>
     Effect.gen(function*() {
-      const scope = yield* Scope.make()
-      const context = yield* Layer.buildWithScope(drainerLayer({ PERCORE_DRAIN_INTERVAL: "10 millis" }), scope)
-      const drainer = Context.get(context, Drainer)
-      const aggregate = Context.get(context, Aggregate)
-      const { runtime, channel } = localCore(aggregate, 0)
-      yield* drainer.register(channel)
-      const counter = runtime.counter("idle_ticks_total")
-      yield* Effect.yieldNow
+      const { scope, drainer, aggregate, runtime, counter } = yield* drainerWithLocalCore("idle_ticks_total")
       const start = drainer.drains()
       yield* TestClock.adjust("1 second")
       assert.strictEqual(drainer.drains() - start, 100, "a second of empty drains at the interval")
