@@ -13,10 +13,10 @@
  */
 import { spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
-import { createServer } from "node:net"
 import path from "node:path"
 import process from "node:process"
 import { fileURLToPath } from "node:url"
+import { findFreePort, readProcStat } from "../test/support/process.ts"
 
 const args = process.argv.slice(2)
 const option = (name: string, fallback: string): string => {
@@ -30,25 +30,11 @@ const here = path.dirname(fileURLToPath(import.meta.url))
 const dir = path.resolve(option("dir", path.join(here, "..")))
 const idleCore = path.join(here, "support", "idle-core.ts")
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))))
-    })
-  })
-
 const ticksPerSecond = 100 // USER_HZ on Linux
 const rssKiB = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? Number.NaN)
-const cpuTicks = (pid: number): number => {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ") // after "pid (comm) ": state is field 3
-  return Number(fields[11]) + Number(fields[12]) // utime, stime (fields 14 and 15)
-}
+const cpuTicks = (pid: number): number => readProcStat(pid)?.ticks ?? Number.NaN
 
-const port = await freePort()
+const port = await findFreePort()
 const child = spawn(process.execPath, ["src/main.ts"], {
   cwd: dir,
   env: {

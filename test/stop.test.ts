@@ -15,6 +15,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { connect } from "node:net"
 import { basename, join } from "node:path"
 import { freePort, httpGet, killAllChildren, repoRoot, spawnChild, tempDir, waitFor } from "./support/e2e.ts"
+import { type ProcStat, readProcStat } from "./support/process.ts"
 
 afterAll(killAllChildren)
 
@@ -29,29 +30,20 @@ const npm = (): { readonly command: string; readonly args: ReadonlyArray<string>
   return { command: "npm", args: [] }
 }
 
-/** A process as /proc/<pid>/stat shows it: its parent, its state and its start time (which tells reused pids apart). */
-interface ProcStat {
+/** A process as /proc/<pid>/stat shows it. */
+interface ProcEntry extends ProcStat {
   readonly pid: number
-  readonly ppid: number
-  readonly state: string
-  readonly startTime: string
 }
 
-const procStat = (pid: number): ProcStat | undefined => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-    // "pid (comm) state ppid …": comm may hold spaces and parentheses, the fields after its last ")" do not.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-    return { pid, ppid: Number(fields[1]), state: fields[0] ?? "", startTime: fields[19] ?? "" }
-  } catch {
-    return undefined
-  }
+const procStat = (pid: number): ProcEntry | undefined => {
+  const stat = readProcStat(pid)
+  return stat === undefined ? undefined : { pid, ...stat }
 }
 
 /** Every live descendant of `pid` (children, grandchildren, …). */
-const descendants = (pid: number): ReadonlyArray<ProcStat> => {
+const descendants = (pid: number): ReadonlyArray<ProcEntry> => {
   const all = readdirSync("/proc").filter((name) => /^\d+$/.test(name)).flatMap((name) => procStat(Number(name)) ?? [])
-  const found: Array<ProcStat> = []
+  const found: Array<ProcEntry> = []
   const parents = new Set([pid])
   for (let grew = true; grew;) {
     grew = false
@@ -67,7 +59,7 @@ const descendants = (pid: number): ReadonlyArray<ProcStat> => {
 }
 
 /** Still running: the same process (same start time), not a zombie. */
-const alive = (p: ProcStat): boolean => {
+const alive = (p: ProcEntry): boolean => {
   const now = procStat(p.pid)
   return now !== undefined && now.startTime === p.startTime && now.state !== "Z"
 }

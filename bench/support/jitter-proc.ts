@@ -5,6 +5,7 @@
  * (USER_HZ is 100 on Linux x86), so a window of a few seconds resolves to about 1% of a CPU.
  */
 import { readdirSync, readFileSync } from "node:fs"
+import { readProcStat } from "../../test/support/process.ts"
 
 const TICK_MS = 10
 
@@ -39,18 +40,6 @@ const safeRead = (path: string): string | undefined => {
   }
 }
 
-/** The command name, utime + stime and nice value of a `/proc/.../stat` line (fields after the parenthesised name). */
-const statTicks = (text: string | undefined): { readonly comm: string; readonly ticks: number; readonly nice: number } | undefined => {
-  if (text === undefined) return undefined
-  const open = text.indexOf("(")
-  const close = text.lastIndexOf(")")
-  if (open < 0 || close < 0) return undefined
-  const fields = text.slice(close + 2).split(" ")
-  // fields[0] is field 3 (state); utime and stime are fields 14 and 15, nice is field 19.
-  const ticks = Number(fields[11]) + Number(fields[12])
-  return Number.isFinite(ticks) ? { comm: text.slice(open + 1, close), ticks, nice: Number(fields[16]) } : undefined
-}
-
 export interface ThreadInfo {
   readonly tid: number
   /** The thread's name as the kernel keeps it (15 characters at most). */
@@ -67,7 +56,7 @@ export const threadsOf = (pid: number): ReadonlyArray<ThreadInfo> => {
     return []
   }
   return tids.flatMap((tid) => {
-    const stat = statTicks(safeRead(`/proc/${pid}/task/${tid}/stat`))
+    const stat = readProcStat(`${pid}/task/${tid}`)
     return stat === undefined ? [] : [{ tid: Number(tid), name: stat.comm, nice: stat.nice }]
   })
 }
@@ -81,7 +70,7 @@ const machineBusy = (): number => {
   return total - (values[3] ?? 0) - (values[4] ?? 0)
 }
 
-const processTicks = (pid: number | undefined): number => statTicks(pid === undefined ? undefined : safeRead(`/proc/${pid}/stat`))?.ticks ?? Number.NaN
+const processTicks = (pid: number | undefined): number => (pid === undefined ? undefined : readProcStat(pid))?.ticks ?? Number.NaN
 
 const threadTicks = (pid: number | undefined, isWorker: (tid: number, comm: string) => boolean): number => {
   if (pid === undefined) return Number.NaN
@@ -92,7 +81,7 @@ const threadTicks = (pid: number | undefined, isWorker: (tid: number, comm: stri
     return Number.NaN
   }
   for (const tid of tids) {
-    const stat = statTicks(safeRead(`/proc/${pid}/task/${tid}/stat`))
+    const stat = readProcStat(`${pid}/task/${tid}`)
     if (stat !== undefined && isWorker(Number(tid), stat.comm)) return stat.ticks
   }
   return Number.NaN

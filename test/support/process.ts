@@ -6,11 +6,55 @@
  * hook does the same if the parent process goes away first.
  */
 import { type ChildProcess, spawn } from "node:child_process"
+import { readFileSync } from "node:fs"
 import { type IncomingHttpHeaders, request as httpRequest } from "node:http"
 import { createServer as createNetServer } from "node:net"
 
 /** Absolute path of the repository root (the cwd `npm start` runs in). */
 export const repoRoot = new URL("../..", import.meta.url).pathname.replace(/\/$/, "")
+
+/** What the tests and benchmarks read of a `/proc/<pid>/stat` or `/proc/<pid>/task/<tid>/stat` line (Linux). */
+export interface ProcStat {
+  /** The command name (15 characters at most; may hold spaces and parentheses). */
+  readonly comm: string
+  readonly state: string
+  readonly ppid: number
+  /** utime + stime, in clock ticks (10 ms). */
+  readonly ticks: number
+  readonly nice: number
+  /** Start time after boot, in clock ticks: tells a reused pid apart. */
+  readonly startTime: string
+}
+
+/** Parses a stat line, or undefined when `text` is not one (the process ended before it was read). */
+export const parseProcStat = (text: string | undefined): ProcStat | undefined => {
+  if (text === undefined) return undefined
+  const open = text.indexOf("(")
+  const close = text.lastIndexOf(")")
+  if (open < 0 || close < 0) return undefined
+  // The fields after the name's last ")": fields[0] is field 3 (state), ppid is field 4, utime and stime 14 and 15,
+  // nice 19, starttime 22.
+  const fields = text.slice(close + 2).split(" ")
+  const ticks = Number(fields[11]) + Number(fields[12])
+  if (!Number.isFinite(ticks)) return undefined
+  return {
+    comm: text.slice(open + 1, close),
+    state: fields[0] ?? "",
+    ppid: Number(fields[1]),
+    ticks,
+    nice: Number(fields[16]),
+    startTime: fields[19] ?? ""
+  }
+}
+
+/** `/proc/<path>/stat` parsed, e.g. `readProcStat("1234")` or `readProcStat("1234/task/1240")`. */
+export const readProcStat = (path: string | number): ProcStat | undefined => {
+  try {
+    return parseProcStat(readFileSync(`/proc/${path}/stat`, "utf8"))
+  } catch {
+    return undefined
+  }
+}
 
 /** A free TCP port on 127.0.0.1: listen on port 0, read the port, close. */
 export const findFreePort = (): Promise<number> =>
