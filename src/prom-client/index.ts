@@ -37,6 +37,8 @@ export {
 export { register, Registry, type RegistryContentType } from "./registry.ts"
 
 import { Registry } from "./registry.ts"
-/** prom-client's content-type constants. */
+/** prom-client's content-type constants; `contentType` is the global registry's default. */
+export const contentType = Registry.PROMETHEUS_CONTENT_TYPE
+export const validateMetricName = (name: string): boolean => /^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(name)
 export const prometheusContentType = Registry.PROMETHEUS_CONTENT_TYPE
 export const openMetricsContentType = Registry.OPENMETRICS_CONTENT_TYPE

@@ -12,7 +12,8 @@ import { inspect } from "node:util"
 import { isMainThread } from "node:worker_threads"
 import { core, type Counter as CoreCounter, type Gauge as CoreGauge, type Histogram as CoreHistogram } from "../core/index.ts"
 import type { GaugeAggregation } from "../domain/MetricKind.ts"
-import { counterFamilyName } from "../domain/names.ts"
+import { MetricKind } from "../domain/MetricKind.ts"
+import { counterFamilyName, familyBaseName } from "../domain/names.ts"
 import type { Family } from "../exposition/model.ts"
 import { addCollector, controlPlane } from "../http/renderHooks.ts"
 import { bucketIndex } from "../protocol/wire.ts"
@@ -99,8 +100,14 @@ abstract class Metric<T extends string, C> implements RegisteredMetric {
     this.collect = config.collect
   }
 
-  /** Registers in `registers` and defines the unlabelled series up front, as prom-client's constructors do. */
+  /**
+   * Registers in `registers` and defines the unlabelled series up front, as prom-client's constructors do. A name
+   * percore refuses (one OpenMetrics would make ambiguous, e.g. a gauge ending in `_total`) throws here.
+   */
   protected init(): void {
+    const kind = this.type === "counter" ? MetricKind.Counter : this.type === "gauge" ? MetricKind.Gauge : MetricKind.Histogram
+    const names = familyBaseName(this.name, kind)
+    if (names instanceof Error) throw names
     for (const registry of this.registers) registry.registerMetric(this)
     const collect = this.collect
     // On the main thread collect() runs before every render of the page; elsewhere only in get().

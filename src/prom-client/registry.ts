@@ -13,6 +13,9 @@ const OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; c
 
 export type RegistryContentType = typeof PROMETHEUS_CONTENT_TYPE | typeof OPENMETRICS_CONTENT_TYPE
 
+const isContentType = (type: string): type is RegistryContentType =>
+  type === PROMETHEUS_CONTENT_TYPE || type === OPENMETRICS_CONTENT_TYPE
+
 /** What a registry needs of a metric (the metric classes implement it). */
 export interface RegisteredMetric {
   readonly name: string
@@ -105,8 +108,5 @@ export class Registry {
     return bridge.page(format, families)
   }
 }
-
-const isContentType = (type: string): type is RegistryContentType =>
-  type === PROMETHEUS_CONTENT_TYPE || type === OPENMETRICS_CONTENT_TYPE
 
 export const register: Registry = Registry.globalRegistry
