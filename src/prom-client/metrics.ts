@@ -8,7 +8,7 @@
  * at a call (a label not in `labelNames`, a wrong number of positional labels, a negative increment, a value
  * that is not a number) are thrown here at the same call, with prom-client's messages.
  */
-import { inspect } from "node:util"
+import { format, inspect } from "node:util"
 import { isMainThread } from "node:worker_threads"
 import { core, type Counter as CoreCounter, type Gauge as CoreGauge, type Histogram as CoreHistogram } from "../core/index.ts"
 import type { GaugeAggregation } from "../domain/MetricKind.ts"
@@ -260,7 +260,7 @@ const labelsObject = (pairs: ReadonlyArray<readonly [string, string]>): Record<s
   return labels
 }
 
-const notANumber = (what: string, value: unknown): TypeError => new TypeError(`${what} is not a valid number: ${inspect(value)}`)
+const notANumber = (what: string, value: unknown): TypeError => new TypeError(`${what} is not a valid number: ${format(value)}`)
 
 // ---------------------------------------------------------------------------------------------------------
 // Counter
@@ -541,12 +541,12 @@ export class Histogram<T extends string = string> extends Metric<T, HistogramChi
       let cumulative = 0
       this.upperBounds.forEach((bound, i) => {
         cumulative += counts[i]!
-        values.push({ labels: { ...labels, le: bound }, value: cumulative, metricName: `${this.name}_bucket` })
+        values.push({ value: cumulative, metricName: `${this.name}_bucket`, labels: { le: bound, ...labels } })
       })
       cumulative += counts[this.upperBounds.length]!
-      values.push({ labels: { ...labels, le: "+Inf" }, value: cumulative, metricName: `${this.name}_bucket` })
-      values.push({ labels: { ...labels }, value: sum, metricName: `${this.name}_sum` })
-      values.push({ labels: { ...labels }, value: cumulative, metricName: `${this.name}_count` })
+      values.push({ value: cumulative, metricName: `${this.name}_bucket`, labels: { le: "+Inf", ...labels } })
+      values.push({ value: sum, metricName: `${this.name}_sum`, labels: { ...labels } })
+      values.push({ value: cumulative, metricName: `${this.name}_count`, labels: { ...labels } })
     }
     return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator }
   }
