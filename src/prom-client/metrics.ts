@@ -126,24 +126,59 @@ abstract class Metric<T extends string, C> implements RegisteredMetric {
 
   /** The child of a labels object; throws prom-client's error for a label not in `labelNames`. */
   protected childOf(labels: SomeLabels<T>): C {
+    const names = this.labelNames
+    let at = this.tree
+    let present = 0
+    for (let i = 0; i < names.length; i++) {
+      const value = valueOf(labels, names[i]!)
+      if (value !== undefined) present++
+      const next = at.next.get(keyOf(value))
+      if (next === undefined) return this.create(this.checked(labels))
+      at = next
+    }
+    // Every key of `labels` must be a label name: counting its keys is enough when it has no more than it
+    // has label names set (the full check runs, and throws, only otherwise).
+    let keys = 0
+    for (const _ in labels) keys++
+    if (keys !== present) this.checked(labels)
+    return at.child ?? this.create(labels)
+  }
+
+  /** `labels`, after prom-client's check that each of its keys is a label name. */
+  private checked<L extends SomeLabels<T>>(labels: L): L {
     for (const label in labels) {
       if (!this.labelSet.has(label)) {
         throw new Error(`Added label "${label}" is not included in initial labelset: ${inspect(this.labelNames)}`)
       }
     }
+    return labels
+  }
+
+  /**
+   * The child of up to four positional label values (`labels("a", 200)`), or of a labels object passed first;
+   * `count` is how many arguments were passed. No array is built on this path.
+   */
+  protected childAt4(
+    count: number,
+    v0: LabelValue | LabelValues<T> | undefined,
+    v1: LabelValue | undefined,
+    v2: LabelValue | undefined,
+    v3: LabelValue | undefined
+  ): C {
+    if (isObject(v0)) return this.childOf(v0)
     const names = this.labelNames
+    if (count !== names.length) return this.childAt([v0, v1, v2, v3].slice(0, count)) // throws prom-client's error
     let at = this.tree
-    for (let i = 0; i < names.length; i++) {
-      const key = keyOf(valueOf(labels, names[i]!))
-      const next = at.next.get(key)
-      if (next === undefined) return this.create(labels)
+    for (let i = 0; i < count; i++) {
+      const next = at.next.get(keyOf(i === 0 ? v0 : i === 1 ? v1 : i === 2 ? v2 : v3))
+      if (next === undefined) return this.create(this.labelsAt([v0, v1, v2, v3]))
       at = next
     }
-    return at.child ?? this.create(labels)
+    return at.child ?? this.create(this.labelsAt([v0, v1, v2, v3]))
   }
 
   /** The child of positional label values (`labels("a", 200)`), or of a labels object passed first. */
-  protected childAt(values: ReadonlyArray<LabelValue | LabelValues<T>>): C {
+  protected childAt(values: ReadonlyArray<LabelValue | LabelValues<T> | undefined>): C {
     const first = values[0]
     if (isObject(first)) return this.childOf(first)
     const names = this.labelNames
@@ -162,7 +197,7 @@ abstract class Metric<T extends string, C> implements RegisteredMetric {
     return at.child ?? this.create(this.labelsAt(values))
   }
 
-  private labelsAt(values: ReadonlyArray<LabelValue | LabelValues<T>>): LabelValues<T> {
+  private labelsAt(values: ReadonlyArray<LabelValue | LabelValues<T> | undefined>): LabelValues<T> {
     const labels: LabelValues<T> = {}
     this.labelNames.forEach((name, i) => {
       const value = values[i]
@@ -209,11 +244,7 @@ abstract class Metric<T extends string, C> implements RegisteredMetric {
     const first = values[0]
     const labels = isObject(first) ? first : this.labelsAt(values)
     if (!isObject(first) && values.length !== this.labelNames.length) this.childAt(values) // throws prom-client's error
-    for (const label in labels) {
-      if (!this.labelSet.has(label)) {
-        throw new Error(`Added label "${label}" is not included in initial labelset: ${inspect(this.labelNames)}`)
-      }
-    }
+    this.checked(labels)
     let parent: Node<C> | undefined
     let at = this.tree
     let key = ""
@@ -302,7 +333,10 @@ export class Counter<T extends string = string> extends Metric<T, CounterChild<T
   }
   labels(...values: Array<LabelValue>): CounterChild<T>
   labels(labels: LabelValues<T>): CounterChild<T>
-  labels(...values: Array<LabelValue | LabelValues<T>>): CounterChild<T> {
+  labels(v0?: LabelValue | LabelValues<T>, v1?: LabelValue, v2?: LabelValue, v3?: LabelValue): CounterChild<T> {
+    // Up to four label values take the allocation-free path; more are rare.
+    if (arguments.length <= 4) return this.childAt4(arguments.length, v0, v1, v2, v3)
+    const values: Array<LabelValue> = Array.from(arguments)
     return this.childAt(values)
   }
   /** Counters never go down on the page: this forgets this thread's own view of the series (see README). */
@@ -419,7 +453,10 @@ export class Gauge<T extends string = string> extends Metric<T, GaugeChild<T>> {
   }
   labels(...values: Array<LabelValue>): GaugeChild<T>
   labels(labels: LabelValues<T>): GaugeChild<T>
-  labels(...values: Array<LabelValue | LabelValues<T>>): GaugeChild<T> {
+  labels(v0?: LabelValue | LabelValues<T>, v1?: LabelValue, v2?: LabelValue, v3?: LabelValue): GaugeChild<T> {
+    // Up to four label values take the allocation-free path; more are rare.
+    if (arguments.length <= 4) return this.childAt4(arguments.length, v0, v1, v2, v3)
+    const values: Array<LabelValue> = Array.from(arguments)
     return this.childAt(values)
   }
   /** Sets this thread's value of the series to 0 and forgets it (the series stays on the page). */
@@ -515,7 +552,10 @@ export class Histogram<T extends string = string> extends Metric<T, HistogramChi
   }
   labels(...values: Array<LabelValue>): HistogramChild<T>
   labels(labels: LabelValues<T>): HistogramChild<T>
-  labels(...values: Array<LabelValue | LabelValues<T>>): HistogramChild<T> {
+  labels(v0?: LabelValue | LabelValues<T>, v1?: LabelValue, v2?: LabelValue, v3?: LabelValue): HistogramChild<T> {
+    // Up to four label values take the allocation-free path; more are rare.
+    if (arguments.length <= 4) return this.childAt4(arguments.length, v0, v1, v2, v3)
+    const values: Array<LabelValue> = Array.from(arguments)
     return this.childAt(values)
   }
   /** Forgets this thread's own view of the series (observations stay in the aggregate). */
