@@ -62,6 +62,18 @@ describe("the facade on the control plane's thread", () => {
       assert.strictEqual(sample(page, `shared_jobs_total{kind="b"}`), 1)
       assert.include(page, "percore_core_up", "the global registry's page is the whole /metrics page")
 
+      // A collect() that fails is logged; the page is still served.
+      const failing = new client.Gauge({
+        name: "main_failing",
+        help: "Its collect throws",
+        collect() {
+          throw new Error("collect failed")
+        }
+      })
+      void failing
+      assert.include(yield* Effect.promise(() => client.register.metrics()), "main_queue_depth 20")
+      collected = 1
+
       // A scrape of /metrics runs collect() too.
       const scraped = new TextDecoder().decode(yield* (yield* MetricsHttp).scrape("text"))
       assert.strictEqual(collected, 2)

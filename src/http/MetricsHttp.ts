@@ -20,7 +20,7 @@ import { DataPlane } from "../services/DataPlane.ts"
 import { Freshness } from "../services/Freshness.ts"
 import { SecurityConfig } from "../services/HttpSecurity.ts"
 import { makeGuard, respond } from "./guard.ts"
-import { installBridge, runCollectors } from "./renderHooks.ts"
+import { hasCollectors, installBridge, runCollectors } from "./renderHooks.ts"
 import { PercoreConfig } from "../services/PercoreConfig.ts"
 
 /** The HTTP surface's settings, a view of `PercoreConfig`. */
@@ -52,9 +52,13 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
       const resident = aggregate.own(SelfMetric.residentMemory.name, MetricKind.Gauge, SelfMetric.residentMemory.help, {})
 
       // Callbacks registered through `renderHooks` (prom-client's `collect()`) set their values first.
-      const collect = Effect.promise(runCollectors).pipe(
-        Effect.flatMap((errors) => Effect.forEach(errors, (error) => Effect.logWarning("percore: a collect() callback failed", error))),
-        Effect.asVoid
+      const collect = Effect.suspend(() =>
+        hasCollectors()
+          ? Effect.promise(runCollectors).pipe(
+            Effect.flatMap((errors) => Effect.forEach(errors, (error) => Effect.logWarning("percore: a collect() callback failed", error))),
+            Effect.asVoid
+          )
+          : Effect.void
       )
 
       const render = Effect.fnUntraced(function*(format: Format, registry: Metric.MetricRegistry) {

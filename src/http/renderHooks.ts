@@ -20,6 +20,9 @@ export const addCollector = (collector: Collector): (() => void) => {
   return () => void collectors.delete(collector)
 }
 
+/** Whether any collector is registered (a render without any skips the step). */
+export const hasCollectors = (): boolean => collectors.size > 0
+
 /** Runs every collector (concurrently, awaiting the async ones); resolves with the errors they threw. */
 export const runCollectors = async (): Promise<ReadonlyArray<unknown>> => {
   if (collectors.size === 0) return []
