@@ -123,6 +123,11 @@ describe("errors keep prom-client's shape", () => {
     }
   })
 
+  it("names and label names percore refuses throw at the constructor", () => {
+    assert.strictEqual(thrown(() => new facade.Gauge({ name: `${fresh("gauge")}_total`, help: "h", registers: [] }))?.type, "InvalidMetricName")
+    assert.strictEqual(thrown(() => new facade.Counter({ name: fresh("c"), help: "h", labelNames: ["quantile"], registers: [] }))?.type, "InvalidLabelName")
+  })
+
   it("an aggregator percore cannot merge throws at the constructor; first is the latest value", () => {
     assert.strictEqual(thrown(() => new facade.Gauge({ name: fresh("avg"), help: "h", aggregator: "average", registers: [] }))?.type, "UnsupportedAggregator")
     const name = fresh("first")

@@ -13,7 +13,8 @@ import { isMainThread } from "node:worker_threads"
 import { core, type Counter as CoreCounter, type Gauge as CoreGauge, type Histogram as CoreHistogram } from "../core/index.ts"
 import type { GaugeAggregation } from "../domain/MetricKind.ts"
 import { MetricKind } from "../domain/MetricKind.ts"
-import { counterFamilyName, familyBaseName } from "../domain/names.ts"
+import { InvalidLabelName } from "../domain/errors.ts"
+import { counterFamilyName, familyBaseName, labelNameProblem } from "../domain/names.ts"
 import type { Family } from "../exposition/model.ts"
 import { addCollector, controlPlane } from "../http/renderHooks.ts"
 import { bucketIndex } from "../protocol/wire.ts"
@@ -102,12 +103,17 @@ abstract class Metric<T extends string, C> implements RegisteredMetric {
 
   /**
    * Registers in `registers` and defines the unlabelled series up front, as prom-client's constructors do. A name
-   * percore refuses (one OpenMetrics would make ambiguous, e.g. a gauge ending in `_total`) throws here.
+   * percore refuses (one OpenMetrics would make ambiguous, e.g. a gauge ending in `_total`) or a label name it
+   * reserves (`le`, `quantile`, `__*`) throws here, not at the first call that uses it.
    */
   protected init(): void {
     const kind = this.type === "counter" ? MetricKind.Counter : this.type === "gauge" ? MetricKind.Gauge : MetricKind.Histogram
     const names = familyBaseName(this.name, kind)
     if (names instanceof Error) throw names
+    for (const label of this.labelNames) {
+      const problem = labelNameProblem(label)
+      if (problem !== undefined) throw new InvalidLabelName({ metric: this.name, label, reason: problem })
+    }
     for (const registry of this.registers) registry.registerMetric(this)
     const collect = this.collect
     // On the main thread collect() runs before every render of the page; elsewhere only in get().
