@@ -20,6 +20,7 @@ import { DataPlane } from "../services/DataPlane.ts"
 import { Freshness } from "../services/Freshness.ts"
 import { SecurityConfig } from "../services/HttpSecurity.ts"
 import { makeGuard, respond } from "./guard.ts"
+import { hasCollectors, installBridge, runCollectors } from "./renderHooks.ts"
 import { PercoreConfig } from "../services/PercoreConfig.ts"
 
 /** The HTTP surface's settings, a view of `PercoreConfig`. */
@@ -50,7 +51,18 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
       const heapUsed = aggregate.own(SelfMetric.heapUsed.name, MetricKind.Gauge, SelfMetric.heapUsed.help, {})
       const resident = aggregate.own(SelfMetric.residentMemory.name, MetricKind.Gauge, SelfMetric.residentMemory.help, {})
 
+      // Callbacks registered through `renderHooks` (prom-client's `collect()`) set their values first.
+      const collect = Effect.suspend(() =>
+        hasCollectors()
+          ? Effect.promise(runCollectors).pipe(
+            Effect.flatMap((errors) => Effect.forEach(errors, (error) => Effect.logWarning("percore: a collect() callback failed", error))),
+            Effect.asVoid
+          )
+          : Effect.void
+      )
+
       const render = Effect.fnUntraced(function*(format: Format, registry: Metric.MetricRegistry) {
+        yield* collect
         yield* freshness.refresh(scrapeFlushWait)
         heapUsed.value = process.memoryUsage().heapUsed
         resident.value = process.memoryUsage.rss()
@@ -101,6 +113,25 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
         const next = queued[format] ?? (queued[format] = Deferred.makeUnsafe<Uint8Array>())
         return yield* Deferred.await(next)
       })
+
+      // The same page and families for code outside Effect in this thread (`percore/prom-client`).
+      const context = yield* Effect.context<never>()
+      const run = Effect.runPromiseWith(context)
+      const decoder = new TextDecoder()
+      const subset = Effect.fnUntraced(function*(format: Format, names: ReadonlySet<string>) {
+        yield* collect
+        yield* freshness.refresh(scrapeFlushWait)
+        return renderBytes([...aggregate.families.values()].filter((family) => names.has(family.name)), format)
+      })
+      yield* Effect.acquireRelease(
+        Effect.sync(() =>
+          installBridge({
+            page: (format, names) => run(names === undefined ? scrape(format) : subset(format, names)).then((bytes) => decoder.decode(bytes)),
+            family: (name) => run(freshness.refresh(scrapeFlushWait).pipe(Effect.map(() => aggregate.families.get(name))))
+          })
+        ),
+        (uninstall) => Effect.sync(uninstall)
+      )
 
       return MetricsHttp.of({ scrape })
     })
