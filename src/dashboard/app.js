@@ -88,8 +88,8 @@
     }, [[], []], target)
   }
 
-  /** A small sparkline without axes, for table rows. */
-  const sparkline = (target, strokes) =>
+  /** A small sparkline without axes, for table rows; `range` fixes its y scale (shares: [0, 1]). */
+  const sparkline = (target, strokes, range = yRange) =>
     new uPlot({
       class: "spark-plot",
       width: 120,
@@ -98,7 +98,7 @@
       cursor: { show: false },
       select: { show: false },
       legend: { show: false },
-      scales: { x: { time: false }, y: { range: yRange } },
+      scales: { x: { time: false }, y: { range } },
       axes: [{ show: false }, { show: false }],
       series: [{}, ...strokes.map((stroke, i) => ({ stroke, width: 1.25, fill: i === 0 && strokes.length === 1 ? stroke + "22" : undefined, points: { show: false } }))]
     }, [[], ...strokes.map(() => [])], target)
@@ -187,7 +187,7 @@
       const txt = el("span", "txt")
       wrap.append(bar, txt)
       td.fill.append(wrap)
-      const threadPlot = sparkline(td.threadSpark, [colors.orange, colors.blue])
+      const threadPlot = sparkline(td.threadSpark, [colors.orange, colors.blue], () => [0, 1])
       return { tr, td, state, saturated, level, hw, txt, plot: sparkline(td.spark, [colors.green, colors.red]), threadPlot }
     }, (row, c) => {
       set(row.td.core, String(c.core))
