@@ -31,7 +31,7 @@ import { type OptionLabel, PercoreConfig, type PercoreOptions } from "./services
 import { RuntimeMetrics } from "./services/RuntimeMetrics.ts"
 
 /**
- * PercoreConfig → Aggregate → Drainer → (FinalSnapshot) → DataPlane → Freshness → MetricsHttp and Dashboard, all exposed. Layers
+ * PercoreConfig → Aggregate → Drainer → (FinalSnapshot, RuntimeMetrics) → DataPlane → Freshness → MetricsHttp and Dashboard, all exposed. Layers
  * are released in reverse: the DataPlane stops and drains the cores before the final snapshot is written.
  */
 const controlPlane = Layer.mergeAll(FinalSnapshot.layer, RuntimeMetrics.layer).pipe(Layer.provideMerge(Drainer.layer), Layer.provideMerge(Aggregate.layer))
