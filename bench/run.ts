@@ -22,6 +22,7 @@ import { hotpathBench } from "./hotpath.ts"
 import { jitterBench } from "./jitter.ts"
 import { offthreadBench } from "./offthread.ts"
 import { promclientBench } from "./promclient.ts"
+import { runtimeBench } from "./runtime.ts"
 import { scalingBench } from "./scaling.ts"
 import { scrapeBench } from "./scrape.ts"
 import { startupBench } from "./startup.ts"
@@ -41,6 +42,7 @@ export const benchmarks: ReadonlyArray<Benchmark> = [
   { name: "scaling", description: "Delivered samples/s and drops for 1, 2, 4, … cores up to the machine's count", run: scalingBench },
   { name: "startup", description: "A fresh worker's used heap and import time: percore/core vs a bare worker and prom-client", run: startupBench },
   { name: "promclient", description: "percore/prom-client inc(): unlabelled, labels(a, b) and inc({ a, b }) vs prom-client and @prometheus-io/client", run: promclientBench },
+  { name: "runtime", description: "Runtime metrics (event loop, CPU, heap, GC, loop delay per thread): CPU cost per thread at the default interval", run: runtimeBench },
   { name: "jitter", description: "Iteration-time jitter of a working thread under a /metrics scrape storm: percore core vs prom-client on one thread", run: jitterBench }
 ]
 

@@ -28,12 +28,13 @@ import { Freshness } from "./services/Freshness.ts"
 import { ServerLimitsConfig } from "./services/HttpSecurity.ts"
 import { HttpConfig, ListenConfig, MetricsHttp } from "./http/MetricsHttp.ts"
 import { type OptionLabel, PercoreConfig, type PercoreOptions } from "./services/PercoreConfig.ts"
+import { RuntimeMetrics } from "./services/RuntimeMetrics.ts"
 
 /**
- * PercoreConfig → Aggregate → Drainer → (FinalSnapshot) → DataPlane → Freshness → MetricsHttp and Dashboard, all exposed. Layers
+ * PercoreConfig → Aggregate → Drainer → (FinalSnapshot, RuntimeMetrics) → DataPlane → Freshness → MetricsHttp and Dashboard, all exposed. Layers
  * are released in reverse: the DataPlane stops and drains the cores before the final snapshot is written.
  */
-const controlPlane = FinalSnapshot.layer.pipe(Layer.provideMerge(Drainer.layer), Layer.provideMerge(Aggregate.layer))
+const controlPlane = Layer.mergeAll(FinalSnapshot.layer, RuntimeMetrics.layer).pipe(Layer.provideMerge(Drainer.layer), Layer.provideMerge(Aggregate.layer))
 const servicesOf = (config: Layer.Layer<PercoreConfig, Config.ConfigError>) =>
   Layer.mergeAll(MetricsHttp.layer, Dashboard.layer).pipe(
     Layer.provideMerge(Freshness.layer),

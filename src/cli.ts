@@ -40,6 +40,8 @@ const settingFlags = {
   maxHeaderSize: ["bytes", "larger request headers get 431"],
   finalSnapshot: ["path", "write the final OpenMetrics exposition to this file on exit"],
   dashboard: ["true|false", "serve the live dashboard at / (true or false)"],
+  runtimeMetrics: ["true|false", "publish every thread's runtime metrics (event loop, CPU, heap, GC) and the process's"],
+  runtimeMetricsInterval: ["duration", "how often each thread reads its runtime metrics, e.g. 1s"],
   authUser: ["user", "basic-auth user required on the metrics path (with --auth-password-file)"]
 } as const satisfies { readonly [K in keyof PercoreOptions]?: readonly [metavar: string, description: string] }
 

@@ -22,9 +22,14 @@ import {
   type DashboardSnapshot,
   histogramQuantile,
   HISTORY_POINTS,
+  SATURATED_FOR_MS,
+  saturatedOver,
+  threadPoint,
   TOP_KEEP,
   topN
 } from "../src/dashboard/Dashboard.ts"
+import type { Point } from "../src/dashboard/sampler.ts"
+import { RuntimeMetric } from "../src/protocol/index.ts"
 import { DataPlane } from "../src/services/DataPlane.ts"
 import { Drainer } from "../src/services/Drainer.ts"
 import { PercoreConfig } from "../src/services/PercoreConfig.ts"
@@ -85,6 +90,52 @@ describe("topN", () => {
       assert.deepStrictEqual(topN(items, n, compare), sorted.slice(0, n), `n = ${n}`)
     }
     assert.deepStrictEqual(topN([], 5, compare), [])
+  })
+})
+
+describe("runtime figures per thread", () => {
+  it("threadPoint turns a thread's cumulative figures into utilization, CPU and GC rates, carrying them over between readings", () => {
+    const aggregate = new AggregateState({ maxSeries: 100 })
+    assert.isUndefined(threadPoint(aggregate, "0", undefined), "no runtime metrics from this thread")
+    const own = (name: string, kind: MetricKind, labels: Record<string, string>) =>
+      aggregate.own(name, kind, "h", labels, kind === MetricKind.Histogram ? { buckets: [0.01] } : {})
+    const active = own(RuntimeMetric.eventLoopTime.name, MetricKind.Counter, { core: "0", state: "active" })
+    const idle = own(RuntimeMetric.eventLoopTime.name, MetricKind.Counter, { core: "0", state: "idle" })
+    const user = own(RuntimeMetric.threadCpu.name, MetricKind.Counter, { core: "0", mode: "user" })
+    const gc = own(RuntimeMetric.gcDuration.name, MetricKind.Histogram, { core: "0", kind: "minor" })
+    const heap = own(RuntimeMetric.heapUsed.name, MetricKind.Gauge, { core: "0" })
+    heap.value = 5e6
+    const first = threadPoint(aggregate, "0", undefined)!
+    assert.strictEqual(first.utilization, null)
+    assert.strictEqual(first.heapUsed, 5e6)
+    active.value += 1.5 // 2 s of loop time: 1.5 s running, 0.5 s waiting; 1 s of CPU; 0.2 s in GC
+    idle.value += 0.5
+    user.value += 1
+    gc.sum += 0.2
+    const second = threadPoint(aggregate, "0", first)!
+    assert.closeTo(second.utilization!, 0.75, 1e-12)
+    assert.closeTo(second.cpuRate!, 0.5, 1e-12)
+    assert.closeTo(second.gcRate!, 0.1, 1e-12)
+    const unchanged = threadPoint(aggregate, "0", second)!
+    assert.strictEqual(unchanged.utilization, second.utilization, "no new reading: the last rates carry over")
+  })
+
+  it("saturatedOver: utilization at or above 0.9 in every sample of the last minute, and a minute of history", () => {
+    const points = (utilizations: ReadonlyArray<number | null>): Array<Point> =>
+      utilizations.map((utilization, i) => {
+        const thread = { active: 0, idle: 0, cpu: 0, gc: 0, utilization, cpuRate: null, gcRate: null, heapUsed: null }
+        // Only `t` and the control thread matter here.
+        const point: Pick<Point, "t" | "controlThread"> = { t: i * 1000, controlThread: thread }
+        return point as Point
+      })
+    const control = (p: Point) => p.controlThread
+    const minute = SATURATED_FOR_MS / 1000
+    assert.isTrue(saturatedOver(points(Array.from({ length: minute + 1 }, () => 0.95)), control))
+    assert.isTrue(saturatedOver(points([0.1, ...Array.from({ length: minute + 1 }, () => 0.9)]), control), "older dips do not matter")
+    assert.isFalse(saturatedOver(points(Array.from({ length: minute }, () => 0.95)), control), "less than a minute")
+    assert.isFalse(saturatedOver(points([...Array.from({ length: minute }, () => 0.95), 0.5, 0.95]), control), "a recent dip")
+    assert.isFalse(saturatedOver(points([...Array.from({ length: minute + 1 }, () => 0.95), null]), control), "no figures")
+    assert.isFalse(saturatedOver([], control))
   })
 })
 
@@ -351,6 +402,29 @@ layer(serverLayer({}), { excludeTestServices: true })("the dashboard on a real s
       assert.isAbove(cp.residentBytes, cp.heapUsedBytes)
       assert.isNotNull(cp.eventLoopDelayMs.p99)
 
+      // Runtime figures per core and for the control plane, once each thread has reported twice.
+      let live = snapshot
+      while (!(live.cores.every((c) => c.eventLoopUtilization !== null) && live.controlPlane.thread.eventLoopUtilization !== null)) {
+        yield* Effect.sleep("200 millis")
+        live = yield* fetchSnapshot()
+      }
+      for (const thread of [...live.cores, live.controlPlane.thread]) {
+        assert.isAtLeast(thread.eventLoopUtilization!, 0)
+        assert.isAtMost(thread.eventLoopUtilization!, 1)
+        assert.isAtLeast(thread.cpu!, 0)
+        assert.isAbove(thread.heapUsedBytes!, 0)
+        assert.isAtLeast(thread.gcSecondsPerSecond!, 0)
+        assert.isFalse(thread.saturated, "a minute has not passed")
+      }
+      assert.notStrictEqual(live.cores[0]!.heapUsedBytes, live.controlPlane.thread.heapUsedBytes)
+      for (const core of ["0", "1"]) {
+        const h = live.history.cores[core]!
+        for (const figures of [h.eventLoopUtilization, h.cpu, h.heapUsedBytes, h.gcSecondsPerSecond]) assert.lengthOf(figures, live.history.t.length)
+        assert.isNotNull(h.heapUsedBytes.at(-1))
+      }
+      assert.isFalse(snapshot.top.some((s) => s.name.startsWith("nodejs_")), "runtime series are not ranked as the user's")
+      assert.isFalse(snapshot.histograms.some((f) => f.name.startsWith("nodejs_")))
+
       // Top 100: the busy series by rate (i + 1 per tick: highest i first), then the idle ones by total.
       assert.lengthOf(snapshot.top, 100)
       const busy = snapshot.top.slice(0, BUSY)
@@ -496,7 +570,19 @@ layer(serverLayer({}), { excludeTestServices: true })("the dashboard on a real s
       assert.strictEqual(yield* Effect.promise(() => page.locator("#top tbody tr[data-key]").count()), 20)
       assert.strictEqual(yield* Effect.promise(() => page.locator(`#histograms tbody tr[data-name="dash_latency_seconds"]`).count()), 1)
       assert.strictEqual(yield* Effect.promise(() => page.locator("#status").textContent()), "ready")
-      assert.isAtLeast(yield* Effect.promise(() => page.locator("canvas").count()), 4 + 2 + 20 + 1, "the charts drew")
+      // The runtime columns: a percentage, a CPU share, a heap size and a GC share per core; no core saturated.
+      const runtimeCell = (col: string) => page.locator(`#cores tbody tr[data-core] td[data-col="${col}"]`)
+      const filled = (col: string) => Effect.promise(async () => (await runtimeCell(col).allTextContents()).every((t) => t !== "–" && t !== ""))
+      const runtimeBy = Date.now() + 15_000
+      while (!((yield* filled("eventLoopUtilization")) && (yield* filled("heap")) && (yield* filled("gc")))) {
+        if (Date.now() > runtimeBy) return assert.fail("the cores' runtime columns stayed empty")
+        yield* Effect.sleep("200 millis")
+      }
+      for (const text of yield* Effect.promise(() => runtimeCell("eventLoopUtilization").allTextContents())) assert.match(text, /^\d+(\.\d+)?%$/)
+      for (const text of yield* Effect.promise(() => runtimeCell("heap").allTextContents())) assert.match(text, /^[\d.]+ (KiB|MiB|GiB)$/)
+      assert.strictEqual(yield* Effect.promise(() => page.locator("#cores .state-saturated:visible").count()), 0)
+      assert.match(yield* Effect.promise(async () => (await page.locator("#stat-thread").textContent()) ?? ""), /%/)
+      assert.isAtLeast(yield* Effect.promise(() => page.locator("canvas").count()), 4 + 2 + 2 + 20 + 1, "the charts drew (two sparklines per core)")
 
       mkdirSync(new URL(".", SCREENSHOT), { recursive: true })
       yield* Effect.promise(() => page.screenshot({ path: SCREENSHOT.pathname, fullPage: true }))

@@ -14,6 +14,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { SelfMetric } from "../src/domain/index.ts"
+import { ProcessMetric, RuntimeMetric } from "../src/protocol/index.ts"
 import {
   apiData,
   freePort,
@@ -39,9 +40,12 @@ if (!hasPromtool && !ci) console.log("deploy tests: promtool not installed (Debi
 const hasPrometheus = existsSync(prometheusBinary)
 if (!hasPrometheus && !ci) console.log("deploy tests: prometheus not installed (Debian package prometheus); skipping the live queries")
 
-/** Every sample name percore's own families render. */
-const exported = new Set(Object.values(SelfMetric).flatMap(({ name }) =>
-  name === SelfMetric.drainDuration.name ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name]
+/** percore's histogram families (their samples are `_bucket`, `_sum` and `_count`). */
+const histograms: ReadonlySet<string> = new Set([SelfMetric.drainDuration.name, RuntimeMetric.gcDuration.name, RuntimeMetric.eventLoopDelay.name])
+
+/** Every sample name percore's own families render: its self-metrics, and the runtime and process metrics. */
+const exported = new Set([...Object.values(SelfMetric), ...Object.values(RuntimeMetric), ...Object.values(ProcessMetric)].flatMap(({ name }) =>
+  histograms.has(name) ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name]
 ))
 
 interface Target {
@@ -86,7 +90,9 @@ const copyAsDocumented = (dir: string): void => {
   assert.strictEqual(copied.status, 0, copied.stderr)
 }
 
-const percoreNamesIn = (text: string): Array<string> => [...new Set(text.match(/percore_[a-z_]+[a-z]/g) ?? [])]
+/** The names of percore's metrics a text queries: `percore_*`, and the runtime and process metrics' `nodejs_*` / `process_*`. */
+const percoreNamesIn = (text: string): Array<string> =>
+  [...new Set(text.match(/\b(?:percore|nodejs|process)_[a-z_]+[a-z]/g) ?? [])].filter((name) => !name.endsWith("_"))
 
 describe("deploy/", () => {
   it.skipIf(!hasPromtool && !ci)("promtool accepts prometheus.yml and its alert rules", () => {
@@ -295,7 +301,7 @@ describe.skipIf(!hasPrometheus && !ci)("deploy/ against a real Prometheus scrapi
       for (const rule of rules) if (rule.health !== "ok") problems.push(`alert rule ${rule.name}: ${rule.health} ${rule.lastError}`)
 
       assert.isAtLeast(panelTargets, 10)
-      assert.isAtLeast(alerts.length, 4)
+      assert.isAtLeast(alerts.length, 6)
       assert.deepStrictEqual(problems, [], problems.join("\n"))
     }), 120_000)
 })

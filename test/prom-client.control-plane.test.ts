@@ -14,6 +14,7 @@ import { DataPlane } from "../src/services/DataPlane.ts"
 import { Drainer } from "../src/services/Drainer.ts"
 import { Freshness } from "../src/services/Freshness.ts"
 import { PercoreConfig } from "../src/services/PercoreConfig.ts"
+import { RuntimeMetrics } from "../src/services/RuntimeMetrics.ts"
 import { until } from "./support/until.ts"
 
 const configLayer = (env: Record<string, string>) =>
@@ -24,6 +25,7 @@ const percoreLayer = (env: Record<string, string>) =>
     Layer.provideMerge(Freshness.layer),
     Layer.provideMerge(DataPlane.layer),
     Layer.provideMerge(Drainer.layer),
+    Layer.provideMerge(RuntimeMetrics.layer),
     Layer.provideMerge(Aggregate.layer),
     Layer.provideMerge(configLayer(env))
   )
@@ -94,15 +96,20 @@ describe("the facade on the control plane's thread", () => {
       assert.notInclude(ownPage, "shared_jobs")
       assert.isTrue(ownPage.endsWith("# EOF\n"))
 
+      // Runtime metrics are off in this control plane (PERCORE_RUNTIME_METRICS=false): collectDefaultMetrics() turns them on.
+      const runtime = yield* RuntimeMetrics
+      assert.isFalse(runtime.enabled())
+      assert.notMatch(yield* Effect.promise(() => client.register.metrics()), /^process_resident_memory_bytes /m)
       client.collectDefaultMetrics()
       client.collectDefaultMetrics() // once
+      yield* until(() => runtime.enabled(), "runtime metrics to be turned on")
       const withDefaults = yield* Effect.promise(() => client.register.metrics())
       for (const name of client.defaultMetricNames) assert.match(withDefaults, new RegExp(`^${name}(\\{.*\\})? `, "m"), name)
       assert.isAbove(sample(withDefaults, "process_resident_memory_bytes") ?? 0, 1e6)
       assert.isAbove(sample(withDefaults, "process_max_fds") ?? 0, 0)
       const [major, minor, patch] = process.version.slice(1).split(".")
       assert.strictEqual(sample(withDefaults, `nodejs_version_info{major="${major}",minor="${minor}",patch="${patch}",version="${process.version}"}`), 1)
-    }).pipe(Effect.provide(percoreLayer({ PERCORE_CORES: "1", PERCORE_WORKER: "test/fixtures/prom-core.ts" }))))
+    }).pipe(Effect.provide(percoreLayer({ PERCORE_CORES: "1", PERCORE_WORKER: "test/fixtures/prom-core.ts", PERCORE_RUNTIME_METRICS: "false" }))))
 
   it.live("metrics() rejects with NoControlPlane once the control plane stopped", () =>
     Effect.gen(function*() {

@@ -28,12 +28,14 @@ import {
   type InternEntry,
   InternLogFull,
   InternLogWriter,
+  isReservedFamily,
   SELF_PREFIX,
   SelfMetric,
   seriesLayout,
   WireKind
 } from "../protocol/index.ts"
 import { MAX_METRIC_ID, type RingWriter, TelemetryRing } from "../ring/TelemetryRing.ts"
+import { type RuntimeMetrics, startCoreRuntimeMetrics } from "./runtimeMetrics.ts"
 
 /** Handle calls between two looks at the clock (and at stop / flush requests) on the hot path. */
 const CHECK_EVERY = 256
@@ -144,6 +146,15 @@ export class Histogram {
   }
 }
 
+/** A definition of one of percore's own series on this core. */
+export interface OwnDefinition {
+  readonly name: string
+  readonly kind: MetricKind
+  readonly help: string
+  readonly labels: Labels
+  readonly buckets?: ReadonlyArray<number>
+}
+
 export class CoreRuntime {
   readonly id: number
   readonly settings: CoreSettings
@@ -170,6 +181,7 @@ export class CoreRuntime {
   /** The pending flush timer, armed when a series changes and none is pending. */
   private timer: ReturnType<typeof setTimeout> | undefined
   private closed = false
+  private readonly runtimeMetrics: RuntimeMetrics | undefined
 
   constructor(buffers: CoreBuffers) {
     this.id = buffers.coreId
@@ -185,6 +197,7 @@ export class CoreRuntime {
     for (const scope of ["family", "core"] as const) {
       this.refusedCounters.set(scope, this.defineSelf(SelfMetric.seriesRefused, { core, scope }))
     }
+    this.runtimeMetrics = startCoreRuntimeMetrics(this)
     this.startListening()
   }
 
@@ -234,6 +247,7 @@ export class CoreRuntime {
     if (this.closed) return
     this.closed = true
     if (this.timer !== undefined) clearTimeout(this.timer)
+    this.runtimeMetrics?.close() // a last reading, published by the final flush below
     this.answerFlushRequest()
   }
 
@@ -297,6 +311,11 @@ export class CoreRuntime {
     return handle as Counter
   }
 
+  /** @internal Defines one of percore's own series (runtime metrics): reserved names allowed, not counted against limits. */
+  defineOwn(input: OwnDefinition, aggregate: GaugeAggregation | undefined): Counter | Gauge | Histogram {
+    return this.define(input, aggregate, true)
+  }
+
   private define(
     input: { name: string; kind: MetricKind; help: string | undefined; labels: Labels | undefined; buckets?: ReadonlyArray<number> | undefined },
     aggregate: GaugeAggregation | undefined,
@@ -304,8 +323,11 @@ export class CoreRuntime {
   ): Counter | Gauge | Histogram {
     const definition = validateDefinition(input)
     if (isError(definition)) throw definition
-    if (!internal && definition.name.startsWith(SELF_PREFIX)) {
-      throw new InvalidMetricName({ name: input.name, reason: `the prefix "${SELF_PREFIX}" is reserved for percore's own metrics` })
+    if (!internal && isReservedFamily(definition.name)) {
+      const reason = definition.name.startsWith(SELF_PREFIX)
+        ? `the prefix "${SELF_PREFIX}" is reserved for percore's own metrics`
+        : "the name is reserved for percore's runtime metrics"
+      throw new InvalidMetricName({ name: input.name, reason })
     }
     const key = seriesKey(definition)
     const existingHandle = this.handles.get(key)

@@ -25,15 +25,19 @@ import { noSamples, type Sources, startSampler } from "./sampler.ts"
 import { buildSnapshot, type DashboardSnapshot, type SnapshotOptions } from "./view.ts"
 
 export { cumulate, histogramQuantile } from "./quantile.ts"
-export { HISTORY_POINTS, TOP_KEEP, topN } from "./sampler.ts"
+export { HISTORY_POINTS, threadPoint, TOP_KEEP, topN } from "./sampler.ts"
 export {
   type CoreView,
   DEFAULT_TOP,
   type DashboardSnapshot,
   type HistogramView,
   type Quantiles,
+  SATURATED_FOR_MS,
+  SATURATED_UTILIZATION,
+  saturatedOver,
   type SeriesView,
-  type SnapshotOptions
+  type SnapshotOptions,
+  type ThreadView
 } from "./view.ts"
 
 

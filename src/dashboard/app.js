@@ -88,8 +88,8 @@
     }, [[], []], target)
   }
 
-  /** A small sparkline without axes, for table rows. */
-  const sparkline = (target, strokes) =>
+  /** A small sparkline without axes, for table rows; `range` fixes its y scale (shares: [0, 1]). */
+  const sparkline = (target, strokes, range = yRange) =>
     new uPlot({
       class: "spark-plot",
       width: 120,
@@ -98,7 +98,7 @@
       cursor: { show: false },
       select: { show: false },
       legend: { show: false },
-      scales: { x: { time: false }, y: { range: yRange } },
+      scales: { x: { time: false }, y: { range } },
       axes: [{ show: false }, { show: false }],
       series: [{}, ...strokes.map((stroke, i) => ({ stroke, width: 1.25, fill: i === 0 && strokes.length === 1 ? stroke + "22" : undefined, points: { show: false } }))]
     }, [[], ...strokes.map(() => [])], target)
@@ -134,6 +134,7 @@
     for (const [key, row] of rows) {
       if (seen.has(key)) continue
       row.plot?.destroy()
+      row.threadPlot?.destroy()
       row.tr.remove()
       rows.delete(key)
     }
@@ -170,9 +171,14 @@
     syncRows($("cores").tBodies[0], coreRows, snap.cores, (c) => String(c.core), (c) => {
       const tr = el("tr")
       tr.dataset.core = String(c.core)
-      const td = cells(tr, [["core", ""], ["state", ""], ["fill", ""], ["deliveredPerSecond", "num"], ["droppedPerSecond", "num"], ["delivered", "num"], ["dropped", "num"], ["recorded", "num"], ["spark", "spark"]])
+      const td = cells(tr, [
+        ["core", ""], ["state", ""], ["fill", ""], ["deliveredPerSecond", "num"], ["droppedPerSecond", "num"], ["delivered", "num"], ["dropped", "num"],
+        ["recorded", "num"], ["spark", "spark"], ["eventLoopUtilization", "num"], ["cpu", "num"], ["heap", "num"], ["gc", "num"], ["threadSpark", "spark"]
+      ])
       const state = el("span", "state")
-      td.state.append(state)
+      const saturated = el("span", "state state-saturated", "saturated")
+      saturated.title = "event loop busy ≥ 90% for a minute"
+      td.state.append(state, saturated)
       const wrap = el("div", "fill")
       const bar = el("div", "bar")
       const level = el("div", "level")
@@ -181,7 +187,8 @@
       const txt = el("span", "txt")
       wrap.append(bar, txt)
       td.fill.append(wrap)
-      return { tr, td, state, level, hw, txt, plot: sparkline(td.spark, [colors.green, colors.red]) }
+      const threadPlot = sparkline(td.threadSpark, [colors.orange, colors.blue], () => [0, 1])
+      return { tr, td, state, saturated, level, hw, txt, plot: sparkline(td.spark, [colors.green, colors.red]), threadPlot }
     }, (row, c) => {
       set(row.td.core, String(c.core))
       row.state.className = `state state-${c.state}`
@@ -199,8 +206,18 @@
       row.td.dropped.classList.toggle("bad", c.dropped > 0)
       set(row.td.recorded, count(c.recorded))
       const h = snap.history.cores[String(c.core)]
-      if (h) row.plot.setData([xs, h.deliveredPerSecond, h.droppedPerSecond])
-    }, 9, "no cores")
+      row.saturated.hidden = !c.saturated
+      row.tr.classList.toggle("saturated", c.saturated)
+      set(row.td.eventLoopUtilization, c.eventLoopUtilization === null ? "–" : percent(c.eventLoopUtilization))
+      row.td.eventLoopUtilization.classList.toggle("bad", c.eventLoopUtilization !== null && c.eventLoopUtilization >= 0.9)
+      set(row.td.cpu, c.cpu === null ? "–" : percent(c.cpu), "of one CPU")
+      set(row.td.heap, bytes(c.heapUsedBytes))
+      set(row.td.gc, c.gcSecondsPerSecond === null ? "–" : percent(c.gcSecondsPerSecond), "share of time in GC pauses")
+      if (h) {
+        row.plot.setData([xs, h.deliveredPerSecond, h.droppedPerSecond])
+        row.threadPlot.setData([xs, h.eventLoopUtilization, h.cpu])
+      }
+    }, 14, "no cores")
   }
 
   const renderTop = (snap, xs) => {
@@ -267,6 +284,8 @@
     set($("stat-drains"), si(cp.drainsPerSecond))
     set($("stat-drain"), `${seconds(cp.drainSeconds.p50)} / ${seconds(cp.drainSeconds.p99)}`)
     set($("stat-loop"), millis(cp.eventLoopDelayMs.p99))
+    set($("stat-thread"), cp.thread.eventLoopUtilization === null ? "–" : `${percent(cp.thread.eventLoopUtilization)} · ${percent(cp.thread.cpu)}`)
+    $("stat-thread").classList.toggle("bad", cp.thread.saturated)
     set($("stat-heap"), bytes(cp.heapUsedBytes))
     set($("stat-rss"), bytes(cp.residentBytes))
     set($("stat-updated"), clock(snap.time))

@@ -7,10 +7,14 @@
  * costs O(N + cores + history), not O(series). Histogram families are merged over their series (`sum by (le)`) and
  * their quantiles taken over the last WINDOW samples; the drain duration (`percore_drain_duration_seconds`)
  * likewise.
+ *
+ * Each core's runtime metrics (`nodejs_*{core}`, published by the core itself) become its event-loop utilization,
+ * CPU rate, heap and GC time per second; the control plane's (`core="control"`) likewise.
  */
 import { type ELDHistogram, monitorEventLoopDelay } from "node:perf_hooks"
 import { Clock, type Context, Effect, Schedule } from "effect"
 import { counterSampleName, SelfMetric } from "../domain/index.ts"
+import { isReservedFamily, RuntimeMetric } from "../protocol/index.ts"
 import { escapeLabelValue } from "../exposition/index.ts"
 import type { AggregateFamily, AggregateSeries, AggregateState } from "../engine/AggregateState.ts"
 import type { DataPlane } from "../services/DataPlane.ts"
@@ -28,8 +32,6 @@ const HISTOGRAM_KEEP = 50
 export const SAMPLE_INTERVAL_MS = 1000
 const LOOP_RESOLUTION_MS = 10
 
-/** percore's own families (not ranked among the user's series). */
-const SELF = "percore_"
 export const DRAIN_DURATION = SelfMetric.drainDuration.name
 
 /** What the sampler and the snapshot read. */
@@ -64,12 +66,30 @@ export interface FamilyTrack {
   lifetime: QuantileTriple
 }
 
+/** A thread's runtime figures at one sample: cumulative totals, and what they mean over the last interval. */
+export interface ThreadPoint {
+  /** Cumulative seconds, as published. */
+  readonly active: number
+  readonly idle: number
+  readonly cpu: number
+  readonly gc: number
+  /** Share of the event loop's time spent running (0–1); null until a thread reported twice. */
+  readonly utilization: number | null
+  /** CPU seconds per second; null where Node has no thread CPU clock. */
+  readonly cpuRate: number | null
+  /** GC pause seconds per second. */
+  readonly gcRate: number | null
+  readonly heapUsed: number | null
+}
+
 export interface CorePoint {
   readonly delivered: number
   readonly dropped: number
   readonly deliveredRate: number
   readonly droppedRate: number
   readonly fill: number
+  /** Undefined while the core publishes no runtime metrics (turned off, or not yet). */
+  readonly thread: ThreadPoint | undefined
 }
 
 /** One history point. */
@@ -84,6 +104,8 @@ export interface Point {
   readonly drains: number
   readonly drainP99: number
   readonly loop: { readonly p50: number; readonly p99: number; readonly max: number }
+  /** The control plane's own runtime figures (`core="control"`). */
+  readonly controlThread: ThreadPoint | undefined
   readonly heapUsed: number
   readonly resident: number
   readonly series: number
@@ -110,6 +132,42 @@ export const noSamples: Samples = { history: [], busiest: [], busiestFamilies: [
 /** A per-core self-metric's value (0 while the core has none). */
 export const coreValue = (aggregate: AggregateState, name: string, core: number): number =>
   aggregate.find(name, { core: String(core) })?.value ?? 0
+
+const GC_KINDS = ["major", "minor", "incremental", "weakcb"] as const
+
+/**
+ * A thread's runtime figures now, turned into rates against `before`. Threads publish every runtime-metrics
+ * interval, not every sample: while nothing new arrived the previous rates carry over.
+ */
+export const threadPoint = (aggregate: AggregateState, core: string, before: ThreadPoint | undefined): ThreadPoint | undefined => {
+  const loop = (state: string) => aggregate.find(RuntimeMetric.eventLoopTime.name, { core, state })
+  const activeSeries = loop("active")
+  const idleSeries = loop("idle")
+  if (activeSeries === undefined || idleSeries === undefined) return undefined
+  const user = aggregate.find(RuntimeMetric.threadCpu.name, { core, mode: "user" })
+  const system = aggregate.find(RuntimeMetric.threadCpu.name, { core, mode: "system" })
+  let gc = 0
+  for (const kind of GC_KINDS) gc += aggregate.find(RuntimeMetric.gcDuration.name, { core, kind })?.sum ?? 0
+  const active = activeSeries.value
+  const idle = idleSeries.value
+  const cpu = (user?.value ?? 0) + (system?.value ?? 0)
+  const heapUsed = aggregate.find(RuntimeMetric.heapUsed.name, { core })?.value ?? null
+  const span = before === undefined ? 0 : active + idle - before.active - before.idle
+  if (before === undefined || span <= 0) {
+    return { active, idle, cpu, gc, utilization: before?.utilization ?? null, cpuRate: before?.cpuRate ?? null, gcRate: before?.gcRate ?? null, heapUsed }
+  }
+  const per = (now: number, then: number) => Math.max(0, now - then) / span
+  return {
+    active,
+    idle,
+    cpu,
+    gc,
+    utilization: Math.min(1, per(active, before.active)),
+    cpuRate: user === undefined ? null : per(cpu, before.cpu),
+    gcRate: per(gc, before.gc),
+    heapUsed
+  }
+}
 
 /** The drained rings by core (a restarted core's newest ring). */
 export const ringsByCore = (drainer: Sources["drainer"]): ReadonlyMap<number, RingFigures> =>
@@ -210,7 +268,7 @@ class Sampler implements Samples {
     // User series: totals → rates, one pass.
     let userSeries = 0
     for (const family of aggregate.families.values()) {
-      if (family.name.startsWith(SELF)) continue
+      if (isReservedFamily(family.name)) continue
       userSeries += family.series.length
       if (family.type === "counter") {
         for (const series of family.series) {
@@ -266,7 +324,8 @@ class Sampler implements Samples {
         dropped,
         deliveredRate: rate(delivered, before?.delivered),
         droppedRate: rate(dropped, before?.dropped),
-        fill: ring === undefined ? 0 : Math.min(1, ring.backlog / ring.capacity)
+        fill: ring === undefined ? 0 : Math.min(1, ring.backlog / ring.capacity),
+        thread: threadPoint(aggregate, String(core), before?.thread)
       }
       deliveredRate += point.deliveredRate
       droppedRate += point.droppedRate
@@ -296,6 +355,7 @@ class Sampler implements Samples {
       drains: drainer.drains(),
       drainP99: quantilesOf(drainBounds, drainDelta)[2],
       loop,
+      controlThread: threadPoint(aggregate, "control", previous?.controlThread),
       heapUsed: memory.heapUsed,
       resident: memory.rss,
       series: aggregate.seriesCount,

@@ -10,14 +10,60 @@ import {
   HISTORY_POINTS,
   ringsByCore,
   SAMPLE_INTERVAL_MS,
+  type Point,
   type Samples,
   type Sources,
+  type ThreadPoint,
   TOP_KEEP,
   WINDOW
 } from "./sampler.ts"
 
 /** Busiest series and histogram families in a snapshot unless `top` asks otherwise. */
 export const DEFAULT_TOP = 20
+/** A thread is saturated when its event-loop utilization stayed at or above this … */
+export const SATURATED_UTILIZATION = 0.9
+/** … for this long (the same rule as the `PercoreCoreSaturated` alert). */
+export const SATURATED_FOR_MS = 60_000
+
+/**
+ * True when every sample of the last SATURATED_FOR_MS shows the thread's utilization at or above
+ * SATURATED_UTILIZATION (and the history spans that long).
+ */
+export const saturatedOver = (history: ReadonlyArray<Point>, threadOf: (point: Point) => ThreadPoint | undefined): boolean => {
+  const last = history[history.length - 1]
+  if (last === undefined) return false
+  for (let i = history.length - 1; i >= 0; i--) {
+    const point = history[i]!
+    const utilization = threadOf(point)?.utilization
+    if (utilization === undefined || utilization === null || utilization < SATURATED_UTILIZATION) return false
+    if (last.t - point.t >= SATURATED_FOR_MS) return true
+  }
+  return false
+}
+
+/** A thread's runtime figures in a snapshot; nulls where it publishes none (runtime metrics off, or not yet). */
+export interface ThreadView {
+  /** Share of the event loop's time spent running callbacks, over the last reading (0–1). */
+  readonly eventLoopUtilization: number | null
+  /** CPU seconds per second of this thread (null where Node has no per-thread CPU clock). */
+  readonly cpu: number | null
+  readonly heapUsedBytes: number | null
+  /** GC pause seconds per second. */
+  readonly gcSecondsPerSecond: number | null
+  /** Utilization ≥ 0.9 for a minute. */
+  readonly saturated: boolean
+}
+
+const threadView = (history: ReadonlyArray<Point>, threadOf: (point: Point) => ThreadPoint | undefined): ThreadView => {
+  const latest = history.length === 0 ? undefined : threadOf(history[history.length - 1]!)
+  return {
+    eventLoopUtilization: latest?.utilization ?? null,
+    cpu: latest?.cpuRate ?? null,
+    heapUsedBytes: latest?.heapUsed ?? null,
+    gcSecondsPerSecond: latest?.gcRate ?? null,
+    saturated: saturatedOver(history, threadOf)
+  }
+}
 
 export interface Quantiles {
   readonly p50: number | null
@@ -25,7 +71,7 @@ export interface Quantiles {
   readonly p99: number | null
 }
 
-export interface CoreView {
+export interface CoreView extends ThreadView {
   readonly core: number
   readonly state: string
   readonly up: boolean
@@ -85,6 +131,8 @@ export interface DashboardSnapshot {
     readonly userSeries: number
     readonly heapUsedBytes: number
     readonly residentBytes: number
+    /** The control-plane thread's runtime figures (`core="control"`). */
+    readonly thread: ThreadView
     /** Control-plane event-loop delay over the last sample interval, milliseconds. */
     readonly eventLoopDelayMs: { readonly p50: number | null; readonly p99: number | null; readonly max: number | null }
   }
@@ -103,6 +151,10 @@ export interface DashboardSnapshot {
       readonly deliveredPerSecond: ReadonlyArray<number | null>
       readonly droppedPerSecond: ReadonlyArray<number | null>
       readonly fill: ReadonlyArray<number | null>
+      readonly eventLoopUtilization: ReadonlyArray<number | null>
+      readonly cpu: ReadonlyArray<number | null>
+      readonly heapUsedBytes: ReadonlyArray<number | null>
+      readonly gcSecondsPerSecond: ReadonlyArray<number | null>
     }>>
     /** Rates of the series in `top`, null where a series was not among the busiest. */
     readonly series: Readonly<Record<string, ReadonlyArray<number | null>>>
@@ -157,7 +209,8 @@ export const buildSnapshot = (
       dropped: self(SelfMetric.ringDropped.name, core),
       recorded: self(SelfMetric.ringRecorded.name, core),
       deliveredPerSecond: point?.deliveredRate ?? 0,
-      droppedPerSecond: point?.droppedRate ?? 0
+      droppedPerSecond: point?.droppedRate ?? 0,
+      ...threadView(history, (p) => p.cores.get(core)?.thread)
     }
   })
 
@@ -197,12 +250,17 @@ export const buildSnapshot = (
   }))
 
   const window = history.slice(-points)
-  const coreHistory: Record<string, { deliveredPerSecond: Array<number | null>; droppedPerSecond: Array<number | null>; fill: Array<number | null> }> = {}
+  const coreHistory: Record<string, DashboardSnapshot["history"]["cores"][string]> = {}
   for (const { core } of cores) {
+    const thread = window.map((p) => p.cores.get(core)?.thread)
     coreHistory[String(core)] = {
       deliveredPerSecond: window.map((p) => p.cores.get(core)?.deliveredRate ?? null),
       droppedPerSecond: window.map((p) => p.cores.get(core)?.droppedRate ?? null),
-      fill: window.map((p) => p.cores.get(core)?.fill ?? null)
+      fill: window.map((p) => p.cores.get(core)?.fill ?? null),
+      eventLoopUtilization: thread.map((t) => t?.utilization ?? null),
+      cpu: thread.map((t) => t?.cpuRate ?? null),
+      heapUsedBytes: thread.map((t) => t?.heapUsed ?? null),
+      gcSecondsPerSecond: thread.map((t) => t?.gcRate ?? null)
     }
   }
   const seriesHistory: Record<string, Array<number | null>> = {}
@@ -231,6 +289,7 @@ export const buildSnapshot = (
       userSeries: latest?.userSeries ?? 0,
       heapUsedBytes: latest?.heapUsed ?? 0,
       residentBytes: latest?.resident ?? 0,
+      thread: threadView(history, (p) => p.controlThread),
       eventLoopDelayMs: latest === undefined
         ? { p50: null, p99: null, max: null }
         : { p50: orNull(latest.loop.p50), p99: orNull(latest.loop.p99), max: orNull(latest.loop.max) }

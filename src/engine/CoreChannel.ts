@@ -12,8 +12,8 @@ import {
   type CoreBuffers,
   type InternEntry,
   InternLogReader,
+  isReservedFamily,
   PlaneControl,
-  SELF_PREFIX,
   SelfMetric,
   seriesLayout,
   WireKind
@@ -184,7 +184,7 @@ export class CoreChannel {
     }
     if (definition instanceof Error) return refuse(this.self.refusedSamples)
     const aggregate: GaugeAggregation | undefined = entry.kind === MetricKind.Gauge ? entry.aggregate ?? "sum" : undefined
-    const resolved = this.aggregate.resolve(definition, aggregate, this.coreId, definition.name.startsWith(SELF_PREFIX))
+    const resolved = this.aggregate.resolve(definition, aggregate, this.coreId, isReservedFamily(definition.name))
     if (resolved instanceof Error) {
       this.refusals.push(resolved)
       ;(resolved._tag === "SeriesLimitExceeded" ? this.self.refusedGlobal : this.self.refusedConflict).value++

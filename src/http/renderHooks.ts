@@ -4,7 +4,9 @@
  * - collectors: callbacks run before every render of `/metrics` (prom-client's `collect()`, async allowed), so
  *   values they set on the main thread are on the page they are collected for;
  * - the bridge: the running control plane's page and families as Promises (`register.metrics()`, `get()`),
- *   installed by `MetricsHttp` while its layer is up.
+ *   installed by `MetricsHttp` while its layer is up;
+ * - the runtime-metrics switch: `collectDefaultMetrics()` turns percore's runtime metrics on when the running
+ *   control plane has them off (`PERCORE_RUNTIME_METRICS=false`), installed by `RuntimeMetrics`.
  *
  * Plain module state: the control plane and the facade share this module in the main thread.
  */
@@ -49,3 +51,16 @@ export const installBridge = (installed: ControlPlaneBridge): (() => void) => {
 
 /** The control plane running in this thread, if any. */
 export const controlPlane = (): ControlPlaneBridge | undefined => bridge
+
+let runtimeMetricsSwitch: (() => void) | undefined
+
+/** Installs how to turn runtime metrics on (they are off by configuration); the returned function removes it. */
+export const installRuntimeMetricsSwitch = (turnOn: () => void): (() => void) => {
+  runtimeMetricsSwitch = turnOn
+  return () => {
+    if (runtimeMetricsSwitch === turnOn) runtimeMetricsSwitch = undefined
+  }
+}
+
+/** Turns the running control plane's runtime metrics on; nothing when they are on already or none runs here. */
+export const turnOnRuntimeMetrics = (): void => runtimeMetricsSwitch?.()

@@ -14,6 +14,8 @@ export interface CoreSettings {
   readonly maxSeriesPerCore: number
   /** Series this core may define in one family. */
   readonly maxSeriesPerFamily: number
+  /** How often the core publishes its runtime metrics (event loop, CPU, heap); absent or 0: it does not. */
+  readonly runtimeMetricsIntervalMs?: number
 }
 
 export const defaultCoreSettings: CoreSettings = {

@@ -16,4 +16,5 @@ export {
 export { allocateControl, Control, CoreControl, PlaneControl } from "./Control.ts"
 export { type InternEntry, InternLog, InternLogFull, InternLogReader, InternLogWriter } from "./InternLog.ts"
 export { SELF_PREFIX, SelfMetric } from "./reserved.ts"
+export { isReservedFamily, ProcessMetric, RuntimeMetric } from "./runtimeNames.ts"
 export { bucketIndex, seriesLayout, WireKind } from "./wire.ts"

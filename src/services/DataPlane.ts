@@ -92,7 +92,8 @@ export class DataPlane extends Context.Service<DataPlane, {
       const settings: CoreSettings = {
         flushIntervalMs: Math.max(1, Duration.toMillis(config.flushInterval)),
         maxSeriesPerCore: config.maxSeriesPerCore,
-        maxSeriesPerFamily: config.maxSeriesPerFamily
+        maxSeriesPerFamily: config.maxSeriesPerFamily,
+        runtimeMetricsIntervalMs: config.runtimeMetrics ? Math.max(1, Duration.toMillis(config.runtimeMetricsInterval)) : 0
       }
       const sizes = { ringCapacity: config.ringCapacity, logBytes: config.internLogBytes }
       const moduleUrl = config.worker === "" ? demoModule : pathToFileURL(resolvePath(config.worker)).href

@@ -49,6 +49,9 @@ export interface PercoreSettings {
   /** Absolute path the final OpenMetrics exposition is written to on shutdown, if any. */
   readonly finalSnapshot: Option.Option<string>
   readonly dashboard: boolean
+  /** Every thread publishes its runtime metrics (event loop, CPU, heap, GC), and the control plane the process's. */
+  readonly runtimeMetrics: boolean
+  readonly runtimeMetricsInterval: Duration.Duration
 }
 
 /** A duration as `layerWith` takes it: a `Duration`, milliseconds, or a string such as `10ms` or `"5 seconds"`. */
@@ -81,6 +84,8 @@ export interface PercoreOptions {
   readonly maxHeaderSize?: number
   readonly finalSnapshot?: string
   readonly dashboard?: boolean
+  readonly runtimeMetrics?: boolean
+  readonly runtimeMetricsInterval?: DurationOption
 }
 
 /**
@@ -263,7 +268,9 @@ const specs: Specs = {
   // Node takes any size; below 1 KiB ordinary requests get 431, above 16 MiB one request could pin that much.
   maxHeaderSize: spec("PERCORE_MAX_HEADER_SIZE", integer(1024, 1 << 24, "a size from 1024 to 16777216 bytes"), () => 16 * 1024, "16384"),
   finalSnapshot: optional("PERCORE_FINAL_SNAPSHOT", path, "none"),
-  dashboard: spec("PERCORE_DASHBOARD", flag, () => true, "true")
+  dashboard: spec("PERCORE_DASHBOARD", flag, () => true, "true"),
+  runtimeMetrics: spec("PERCORE_RUNTIME_METRICS", flag, () => true, "true"),
+  runtimeMetricsInterval: spec("PERCORE_RUNTIME_METRICS_INTERVAL", duration(false), () => Duration.seconds(1), "1s")
 }
 
 /** A setting's variable and its default as `--help` shows it. */
@@ -298,7 +305,9 @@ export const optionsFromString: { readonly [K in OptionName]-?: (raw: string) =>
   keepAliveTimeout: parsed(specs.keepAliveTimeout.value.fromString, (keepAliveTimeout) => ({ keepAliveTimeout })),
   maxHeaderSize: parsed(specs.maxHeaderSize.value.fromString, (maxHeaderSize) => ({ maxHeaderSize })),
   finalSnapshot: parsed(path.fromString, (finalSnapshot) => ({ finalSnapshot })),
-  dashboard: parsed(specs.dashboard.value.fromString, (dashboard) => ({ dashboard }))
+  dashboard: parsed(specs.dashboard.value.fromString, (dashboard) => ({ dashboard })),
+  runtimeMetrics: parsed(specs.runtimeMetrics.value.fromString, (runtimeMetrics) => ({ runtimeMetrics })),
+  runtimeMetricsInterval: parsed(specs.runtimeMetricsInterval.value.fromString, (runtimeMetricsInterval) => ({ runtimeMetricsInterval }))
 }
 
 /**
@@ -384,7 +393,9 @@ const read = (options: PercoreOptions, label: OptionLabel): Config.Config<Percor
       keepAliveTimeout: setting(label, "keepAliveTimeout", options.keepAliveTimeout, specs.keepAliveTimeout),
       maxHeaderSize: setting(label, "maxHeaderSize", options.maxHeaderSize, specs.maxHeaderSize),
       finalSnapshot: setting(label, "finalSnapshot", options.finalSnapshot, specs.finalSnapshot),
-      dashboard: setting(label, "dashboard", options.dashboard, specs.dashboard)
+      dashboard: setting(label, "dashboard", options.dashboard, specs.dashboard),
+      runtimeMetrics: setting(label, "runtimeMetrics", options.runtimeMetrics, specs.runtimeMetrics),
+      runtimeMetricsInterval: setting(label, "runtimeMetricsInterval", options.runtimeMetricsInterval, specs.runtimeMetricsInterval)
     })
   }).pipe(Config.mapEffect(({ base, settings }) => checkTogether(options, label, resolvePaths(base, settings))))
 
