@@ -26,14 +26,19 @@ import { Drainer } from "./services/Drainer.ts"
 import { FinalSnapshot } from "./services/FinalSnapshot.ts"
 import { Freshness } from "./services/Freshness.ts"
 import { ServerLimitsConfig } from "./services/HttpSecurity.ts"
+import { ShutdownReport } from "./services/ShutdownReport.ts"
 import { HttpConfig, ListenConfig, MetricsHttp } from "./http/MetricsHttp.ts"
 import { type OptionLabel, PercoreConfig, type PercoreOptions } from "./services/PercoreConfig.ts"
 
 /**
- * PercoreConfig → Aggregate → Drainer → (FinalSnapshot) → DataPlane → Freshness → MetricsHttp and Dashboard, all exposed. Layers
+ * PercoreConfig → Aggregate → Drainer → ShutdownReport → (FinalSnapshot) → DataPlane → Freshness → MetricsHttp and Dashboard, all exposed. Layers
  * are released in reverse: the DataPlane stops and drains the cores before the final snapshot is written.
  */
-const controlPlane = FinalSnapshot.layer.pipe(Layer.provideMerge(Drainer.layer), Layer.provideMerge(Aggregate.layer))
+const controlPlane = FinalSnapshot.layer.pipe(
+  Layer.provideMerge(ShutdownReport.layer), // built first, so it logs the run's totals after the final snapshot was written
+  Layer.provideMerge(Drainer.layer),
+  Layer.provideMerge(Aggregate.layer)
+)
 const servicesOf = (config: Layer.Layer<PercoreConfig, Config.ConfigError>) =>
   Layer.mergeAll(MetricsHttp.layer, Dashboard.layer).pipe(
     Layer.provideMerge(Freshness.layer),
@@ -72,7 +77,8 @@ const announce = Layer.effectDiscard(Effect.gen(function*() {
 const serverOf = <E>(services: Layer.Layer<Layer.Success<ReturnType<typeof servicesOf>>, E>) =>
   announce.pipe(
     Layer.provide(HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true, routerConfig: { caseSensitive: true } })),
-    Layer.provide(Layer.unwrap(Effect.gen(function*() {
+    // Merged: the server (its address) is part of what `server` offers, for `startPercore`.
+    Layer.provideMerge(Layer.unwrap(Effect.gen(function*() {
       const limits = yield* ServerLimitsConfig
       const { host, port } = yield* ListenConfig
       // Node's limits, set deliberately: slow or oversized clients are cut off, idle sockets closed.

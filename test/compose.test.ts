@@ -50,7 +50,8 @@ const getOk = (port: number, path: string, headers: Record<string, string> = {})
 const launch = (env: Record<string, string>) =>
   Effect.acquireRelease(
     Effect.sync(() => {
-      const child = spawn(process.execPath, ["examples/compose/main.ts"], {
+      // `percore-source`: the import of "percore" resolves to the sources, not the built dist/.
+      const child = spawn(process.execPath, ["--conditions=percore-source", "examples/compose/main.ts"], {
         env: { ...process.env, ...env },
         stdio: ["ignore", "pipe", "pipe"]
       })
