@@ -39,9 +39,16 @@ const controlPlane = FinalSnapshot.layer.pipe(
   Layer.provideMerge(Drainer.layer),
   Layer.provideMerge(Aggregate.layer)
 )
+/** Built once every core has loaded its module: a core module that cannot be loaded fails the start (a ConfigError). */
+const coresLoaded = Layer.effectDiscard(Effect.gen(function*() {
+  const dataPlane = yield* DataPlane
+  yield* dataPlane.loaded
+}))
+
 const servicesOf = (config: Layer.Layer<PercoreConfig, Config.ConfigError>) =>
   Layer.mergeAll(MetricsHttp.layer, Dashboard.layer).pipe(
     Layer.provideMerge(Freshness.layer),
+    Layer.provideMerge(coresLoaded),
     Layer.provideMerge(DataPlane.layer),
     Layer.provideMerge(controlPlane),
     Layer.provideMerge(config)

@@ -4,7 +4,7 @@
  * - the same definition error at three starts in a row stops the restarts with one line: the core stays
  *   down (percore_core_up 0) and /readyz says why;
  * - a core module that cannot be loaded fails the start as a configuration error naming the setting and the
- *   module (missing file, syntax error, no default-export function), through the layer, `startPercore`
+ *   module (missing file, syntax error, no default-export function), through `DataPlane.loaded`, `startPercore`
  *   and `node src/main.ts` (exit code 1, never "serving");
  * - a stop logs one line with the run's totals and where the final snapshot went.
  */
@@ -96,15 +96,16 @@ describe("restarts", () => {
       ["no default-export function", "test/fixtures/load/no-default.mjs", "no default export that is a function"]
     ] as const
   ) {
-    it.live(`a core module that cannot be loaded (${what}) fails the layer with a ConfigError naming the setting and the module`, () =>
+    it.live(`a core module that cannot be loaded (${what}) fails DataPlane.loaded with a ConfigError naming the setting and the module`, () =>
       Effect.gen(function*() {
         const logs = captureLogs()
         const exit = yield* Effect.exit(
           Effect.gen(function*() {
-            yield* DataPlane
+            const dataPlane = yield* DataPlane
+            yield* dataPlane.loaded
           }).pipe(Effect.provide(percoreLayer({ PERCORE_CORES: "2", PERCORE_WORKER: worker }).pipe(Layer.provide(logs.layer))))
         )
-        assert.isTrue(Exit.isFailure(exit), "the layer fails")
+        assert.isTrue(Exit.isFailure(exit), "loaded fails")
         if (Exit.isSuccess(exit)) return
         const error = exit.cause.reasons.find((reason) => reason._tag === "Fail")
         assert.isTrue(error !== undefined && error._tag === "Fail" && error.error instanceof Config.ConfigError, "a ConfigError")

@@ -11,9 +11,10 @@
  *   series map to the same aggregate series, so counters stay monotonic; `percore_core_crashes_total` shows
  *   crash loops. A crash that cannot go away by itself (the same definition error, e.g. SeriesLimitExceeded,
  *   at three starts in a row) stops the loop: the core stays down and /readyz says why.
- * - The layer is built once every core has loaded its module (or ended). A core module that cannot be loaded
- *   at the first start (missing, does not parse, no default-export function) fails the layer with a
- *   `ConfigError` naming the setting and the module: percore refuses to start instead of crash-looping.
+ * - `loaded` waits until every core has loaded its module (or ended). A core module that cannot be loaded at
+ *   the first start (missing, does not parse, no default-export function) fails it with a `ConfigError` naming
+ *   the setting and the module; Percore's Layers wait on it, so percore refuses to start instead of
+ *   crash-looping.
  * - Closing the scope signals stop in shared memory (`core.stopping`), waits `stopGrace`, terminates what is
  *   left, and drains every ring one last time: everything a core recorded before the stop is kept.
  *
@@ -112,6 +113,11 @@ const endedAs = {
 export class DataPlane extends Context.Service<DataPlane, {
   /** The spawned cores and their states. */
   readonly cores: () => ReadonlyArray<CoreStatus>
+  /**
+   * Succeeds once every spawned core has loaded its module (or ended); fails with a `ConfigError` naming the
+   * setting and the module when a core's module could not be loaded at its first start.
+   */
+  readonly loaded: Effect.Effect<void, Config.ConfigError>
   /** True when every spawned core is up (or finished its work); false while one starts, crashed or stopped. */
   readonly ready: () => boolean
   /** Asks every live core to flush its coalesced updates and waits (at most `timeout`) for them. */
@@ -288,13 +294,15 @@ export class DataPlane extends Context.Service<DataPlane, {
       )
 
       // Every core has loaded its module (or ended): a module that cannot load is a configuration error.
-      for (const load of yield* Effect.promise(() => Promise.all(firstLoads))) {
-        if (load.loaded) continue
+      const allLoaded = Promise.all(firstLoads)
+      const loaded = Effect.flatMap(Effect.promise(() => allLoaded), (loads) => {
+        const failed = loads.find((load) => !load.loaded)
+        if (failed === undefined || failed.loaded) return Effect.void
         const module = config.worker === "" ? "the demo" : config.worker
-        return yield* Effect.fail(
-          new Config.ConfigError(new ConfigProvider.SourceError({ message: `worker (PERCORE_WORKER): cannot load the core module ${module}: ${load.reason}` }))
+        return Effect.fail(
+          new Config.ConfigError(new ConfigProvider.SourceError({ message: `worker (PERCORE_WORKER): cannot load the core module ${module}: ${failed.reason}` }))
         )
-      }
+      })
 
       // Waits on each core's FLUSH_DONE word (the core notifies it), raced against an Effect timeout; a core that
       // ends meanwhile stops counting (its final flush is taken by its last drain).
@@ -338,6 +346,7 @@ export class DataPlane extends Context.Service<DataPlane, {
       })
 
       return DataPlane.of({
+        loaded,
         cores: () =>
           [...live.entries()].map(([core, e]) => ({ core, state: e.state, restarts: e.restarts, ...(e.downReason === undefined ? {} : { downReason: e.downReason }) })),
         // A finished core is done, not failing: its totals are served and nothing about it is pending.
