@@ -39,16 +39,9 @@ const controlPlane = FinalSnapshot.layer.pipe(
   Layer.provideMerge(Drainer.layer),
   Layer.provideMerge(Aggregate.layer)
 )
-/** Built once every core has loaded its module: a core module that cannot be loaded fails the start (a ConfigError). */
-const coresLoaded = Layer.effectDiscard(Effect.gen(function*() {
-  const dataPlane = yield* DataPlane
-  yield* dataPlane.loaded
-}))
-
 const servicesOf = (config: Layer.Layer<PercoreConfig, Config.ConfigError>) =>
   Layer.mergeAll(MetricsHttp.layer, Dashboard.layer).pipe(
     Layer.provideMerge(Freshness.layer),
-    Layer.provideMerge(coresLoaded),
     Layer.provideMerge(DataPlane.layer),
     Layer.provideMerge(controlPlane),
     Layer.provideMerge(config)
@@ -70,7 +63,10 @@ const answerEarlyRequests = <S extends Server>(server: S): S => {
   return server
 }
 
+// "serving" waits until every core has loaded its module: one that cannot be loaded fails the start (a ConfigError).
 const announce = Layer.effectDiscard(Effect.gen(function*() {
+  const dataPlane = yield* DataPlane
+  yield* dataPlane.loaded
   const server = yield* HttpServer.HttpServer
   const { metricsPath } = yield* HttpConfig
   const { cores } = yield* PercoreConfig

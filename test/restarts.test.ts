@@ -114,6 +114,7 @@ describe("restarts", () => {
         assert.include(message, `worker (PERCORE_WORKER): cannot load the core module ${join(repoRoot, worker)}: `)
         assert.include(message, reason)
         assert.isFalse(logs.lines.some((line) => line.includes("restarting")), "not a crash loop")
+        assert.isTrue(logs.lines.some((line) => line.startsWith(`percore: core 0 stays down: cannot load the core module ${join(repoRoot, worker)}: `)), "one line says why")
       }))
   }
 

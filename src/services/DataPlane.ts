@@ -13,8 +13,8 @@
  *   at three starts in a row) stops the loop: the core stays down and /readyz says why.
  * - `loaded` waits until every core has loaded its module (or ended). A core module that cannot be loaded at
  *   the first start (missing, does not parse, no default-export function) fails it with a `ConfigError` naming
- *   the setting and the module; Percore's Layers wait on it, so percore refuses to start instead of
- *   crash-looping.
+ *   the setting and the module, and that core stays down (logged, and /readyz says why) instead of
+ *   crash-looping. `Percore.server` waits on it before it announces serving, so percore refuses to start.
  * - Closing the scope signals stop in shared memory (`core.stopping`), waits `stopGrace`, terminates what is
  *   left, and drains every ring one last time: everything a core recorded before the stop is kept.
  *
@@ -101,12 +101,12 @@ type FirstLoad = { readonly loaded: true } | { readonly loaded: false; readonly 
 /** How one incarnation ended: finished or stopped (nothing more to do), a first load failure, or a crash. */
 type Ended =
   | { readonly _tag: "Done" }
-  | { readonly _tag: "LoadFailed" }
+  | { readonly _tag: "LoadFailed"; readonly reason: string }
   | { readonly _tag: "Crashed"; readonly cause: string; readonly definitionError: string | undefined }
 
 const endedAs = {
   done: (): Ended => ({ _tag: "Done" }),
-  loadFailed: (): Ended => ({ _tag: "LoadFailed" }),
+  loadFailed: (reason: string): Ended => ({ _tag: "LoadFailed", reason }),
   crashed: (cause: string, definitionError: string | undefined): Ended => ({ _tag: "Crashed", cause, definitionError })
 }
 
@@ -149,6 +149,8 @@ export class DataPlane extends Context.Service<DataPlane, {
         crashes: aggregate.own(SelfMetric.coreCrashes.name, MetricKind.Counter, SelfMetric.coreCrashes.help, { core: String(core) }),
         restarts: aggregate.own(SelfMetric.coreRestarts.name, MetricKind.Counter, SelfMetric.coreRestarts.help, { core: String(core) })
       })
+
+      const loadFailureMessage = (reason: string) => `cannot load the core module ${config.worker === "" ? "(the demo)" : config.worker}: ${reason}`
 
       /** One incarnation of a core, until its thread ends. `firstLoad` hears how the core's first start went. */
       const incarnation = (core: number, self: ReturnType<typeof selfSeries>, firstLoad: (load: FirstLoad) => void) =>
@@ -198,12 +200,12 @@ export class DataPlane extends Context.Service<DataPlane, {
           if (outcome.loadFailure !== undefined && restarts === 0) {
             // The first start: a configuration error, reported by the layer (not a crash to restart).
             firstLoad({ loaded: false, reason: outcome.loadFailure })
-            return endedAs.loadFailed()
+            return endedAs.loadFailed(outcome.loadFailure)
           }
           firstLoad({ loaded: true })
           self.crashes.value++
           const cause = outcome.loadFailure !== undefined
-            ? `cannot load the core module ${config.worker}: ${outcome.loadFailure}`
+            ? loadFailureMessage(outcome.loadFailure)
             : outcome.error !== undefined
             ? describeCrash(outcome.error)
             : `thread exited with code ${outcome.code} without finishing`
@@ -227,6 +229,13 @@ export class DataPlane extends Context.Service<DataPlane, {
           let repeated = { error: "", times: 0 }
           while (!stopping) {
             const ended = yield* incarnation(core, self, firstLoad)
+            if (ended._tag === "LoadFailed") {
+              const reason = `stays down: ${loadFailureMessage(ended.reason)}`
+              const entry = live.get(core)
+              if (entry !== undefined) entry.downReason = reason
+              yield* Effect.logError(`percore: core ${core} ${reason}`).pipe(Effect.annotateLogs({ core }))
+              return
+            }
             if (ended._tag !== "Crashed" || stopping) return
             crashes++
             const error = ended.definitionError
@@ -298,10 +307,7 @@ export class DataPlane extends Context.Service<DataPlane, {
       const loaded = Effect.flatMap(Effect.promise(() => allLoaded), (loads) => {
         const failed = loads.find((load) => !load.loaded)
         if (failed === undefined || failed.loaded) return Effect.void
-        const module = config.worker === "" ? "the demo" : config.worker
-        return Effect.fail(
-          new Config.ConfigError(new ConfigProvider.SourceError({ message: `worker (PERCORE_WORKER): cannot load the core module ${module}: ${failed.reason}` }))
-        )
+        return Effect.fail(new Config.ConfigError(new ConfigProvider.SourceError({ message: `worker (PERCORE_WORKER): ${loadFailureMessage(failed.reason)}` })))
       })
 
       // Waits on each core's FLUSH_DONE word (the core notifies it), raced against an Effect timeout; a core that
