@@ -6,7 +6,7 @@
  *   `percore/core`, and scrapes exact totals;
  * - a plain-JavaScript Effect app merges `Percore.layer` into its own HttpRouter app, with its own route and
  *   Effect metric on the same /metrics;
- * - `npx percore --help`, `npx percore --cores 1 --port <free>` answering /metrics and stopping on SIGTERM,
+ * - `npx percore --help`, `npx percore --cores 1 --port <free>` answering /metrics and draining on SIGTERM,
  *   and `npx percore --worker ./missing.js` refusing to start.
  * Once: a strict NodeNext TypeScript consumer type-checks against the shipped .d.ts (this repository's tsc),
  * and a deliberate type error fails.
@@ -14,12 +14,12 @@
  * Without a registry these tests skip with the reason printed; with CI=true they never skip.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { delimiter, join } from "node:path"
 import { afterAll, beforeAll } from "vitest"
-import { findFreePort, getText, killAllChildren, repoRoot, startChild, stopChild } from "./support/process.ts"
+import { findFreePort, getText, killAllChildren, repoRoot } from "./support/process.ts"
 
 const NODE_VERSIONS = ["22", "24"] as const
 const fixtures = join(repoRoot, "test", "fixtures", "consumer")
@@ -119,24 +119,37 @@ describe.skipIf(problem !== undefined && !mustRun)("the packed package, installe
         assert.include(lines, "percore_core_up{core=\"0\"} 1", result.output)
       }, 180_000)
 
-      it("npx percore: --help, serving /metrics with --cores 1 --port, SIGTERM exits 0, a missing core module refuses to start", async () => {
+      it("npx percore: --help, serving /metrics with --cores 1 --port, a stop drains and logs the totals, a missing core module refuses to start", async () => {
         const env = userEnv(version)
         const help = run("npx", ["--no-install", "percore", "--help"], { cwd: project, env, timeoutMs: 120_000 })
         assert.include(help.stdout, "--cores")
         assert.include(help.stdout, "PERCORE_CORES")
 
+        // npx runs the command through a shell that may fork it: signal the whole process group, as a terminal's ^C does.
         const port = await findFreePort()
-        const child = startChild(`percore on Node ${version}`, "npx", ["--no-install", "percore", "--cores", "1", "--port", String(port)], { cwd: project, env })
+        const served = spawn("npx", ["--no-install", "percore", "--cores", "1", "--port", String(port)], { cwd: project, env, detached: true })
+        let output = ""
+        served.stdout.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))
+        served.stderr.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))
+        const exited = new Promise<void>((resolve) => served.once("exit", () => resolve()))
         try {
-          await child.nextLine((line) => line.includes("percore: serving"), 120_000)
+          const deadline = Date.now() + 120_000
+          while (!output.includes("percore: serving") && Date.now() < deadline && served.exitCode === null) {
+            await new Promise((resolve) => setTimeout(resolve, 50))
+          }
+          assert.include(output, `percore: serving http://127.0.0.1:${port}/metrics with 1 core`, output)
           const scrape = await getText(`http://127.0.0.1:${port}/metrics`)
           assert.strictEqual(scrape.status, 200)
           assert.include(scrape.body.split("\n"), "percore_core_up{core=\"0\"} 1")
           assert.match(scrape.body, /^demo_http_requests_total\{/m, "the demo core's series")
         } finally {
-          await stopChild(child, 30_000)
+          if (served.pid !== undefined && served.exitCode === null) process.kill(-served.pid, "SIGTERM")
+          await exited
         }
-        assert.strictEqual(child.exited()?.code, 0, child.describe())
+        // The command itself drained its core and logged the run's totals before it exited.
+        const stopDeadline = Date.now() + 30_000
+        while (!output.includes("percore: stopped:") && Date.now() < stopDeadline) await new Promise((resolve) => setTimeout(resolve, 50))
+        assert.match(output, /percore: stopped: \d+ samples delivered, 0 dropped over the run/, output)
 
         const missing = run("npx", ["--no-install", "percore", "--cores", "1", "--port", "0", "--worker", "./missing.js"], {
           cwd: project,
