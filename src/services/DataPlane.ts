@@ -198,7 +198,7 @@ export class DataPlane extends Context.Service<DataPlane, {
           }
           entry.state = "crashed"
           if (outcome.loadFailure !== undefined && restarts === 0) {
-            // The first start: a configuration error, reported by the layer (not a crash to restart).
+            // The first start: a configuration error, reported through `loaded` (not a crash to restart).
             firstLoad({ loaded: false, reason: outcome.loadFailure })
             return endedAs.loadFailed(outcome.loadFailure)
           }
