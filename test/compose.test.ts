@@ -115,5 +115,8 @@ describe("examples/compose", () => {
       )
       assert.deepStrictEqual(exit, { code: 0, signal: null }, `exit after SIGTERM; output:\n${output()}`)
       assert.notInclude(output(), "Error", "a clean stop logs no error")
+      // The app's own requests are logged; scrapes and probes (every few seconds) are not.
+      assert.include(output(), "'http.url': '/hello'")
+      for (const path of ["/metrics", "/readyz"]) assert.notInclude(output(), `'http.url': '${path}'`, `no request log for ${path}`)
     }))
 })
