@@ -1,4 +1,5 @@
 #!/usr/bin/env node
-// The `percore` command (src/cli.ts). Needs Node ≥ 22.18 for type stripping; `npx percore` in this
-// package runs it on the Node 24 that `npm ci` installs.
+// The `percore` command from this repository's sources (src/cli.ts): `npm run percore -- --help`. It needs
+// Node ≥ 22.18 for type stripping, which the `node` devDependency supplies. The published package's `percore`
+// command is the built dist/cli.js instead.
 import "../src/cli.ts"

@@ -26,15 +26,21 @@ import { Drainer } from "./services/Drainer.ts"
 import { FinalSnapshot } from "./services/FinalSnapshot.ts"
 import { Freshness } from "./services/Freshness.ts"
 import { ServerLimitsConfig } from "./services/HttpSecurity.ts"
+import { ShutdownReport } from "./services/ShutdownReport.ts"
 import { HttpConfig, ListenConfig, MetricsHttp } from "./http/MetricsHttp.ts"
 import { type OptionLabel, PercoreConfig, type PercoreOptions } from "./services/PercoreConfig.ts"
 import { RuntimeMetrics } from "./services/RuntimeMetrics.ts"
 
 /**
- * PercoreConfig → Aggregate → Drainer → (FinalSnapshot, RuntimeMetrics) → DataPlane → Freshness → MetricsHttp and Dashboard, all exposed. Layers
- * are released in reverse: the DataPlane stops and drains the cores before the final snapshot is written.
+ * PercoreConfig → Aggregate → Drainer → ShutdownReport → (FinalSnapshot, RuntimeMetrics) → DataPlane → Freshness → MetricsHttp
+ * and Dashboard, all exposed. Layers are released in reverse: the DataPlane stops and drains the cores before the
+ * final snapshot is written.
  */
-const controlPlane = Layer.mergeAll(FinalSnapshot.layer, RuntimeMetrics.layer).pipe(Layer.provideMerge(Drainer.layer), Layer.provideMerge(Aggregate.layer))
+const controlPlane = Layer.mergeAll(FinalSnapshot.layer, RuntimeMetrics.layer).pipe(
+  Layer.provideMerge(ShutdownReport.layer), // built first, so it logs the run's totals after the final snapshot was written
+  Layer.provideMerge(Drainer.layer),
+  Layer.provideMerge(Aggregate.layer)
+)
 const servicesOf = (config: Layer.Layer<PercoreConfig, Config.ConfigError>) =>
   Layer.mergeAll(MetricsHttp.layer, Dashboard.layer).pipe(
     Layer.provideMerge(Freshness.layer),
@@ -59,7 +65,10 @@ const answerEarlyRequests = <S extends Server>(server: S): S => {
   return server
 }
 
+// "serving" waits until every core has loaded its module: one that cannot be loaded fails the start (a ConfigError).
 const announce = Layer.effectDiscard(Effect.gen(function*() {
+  const dataPlane = yield* DataPlane
+  yield* dataPlane.loaded
   const server = yield* HttpServer.HttpServer
   const { metricsPath } = yield* HttpConfig
   const { cores } = yield* PercoreConfig
@@ -73,7 +82,8 @@ const announce = Layer.effectDiscard(Effect.gen(function*() {
 const serverOf = <E>(services: Layer.Layer<Layer.Success<ReturnType<typeof servicesOf>>, E>) =>
   announce.pipe(
     Layer.provide(HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true, routerConfig: { caseSensitive: true } })),
-    Layer.provide(Layer.unwrap(Effect.gen(function*() {
+    // Merged: the server (its address) is part of what `server` offers, for `startPercore`.
+    Layer.provideMerge(Layer.unwrap(Effect.gen(function*() {
       const limits = yield* ServerLimitsConfig
       const { host, port } = yield* ListenConfig
       // Node's limits, set deliberately: slow or oversized clients are cut off, idle sockets closed.

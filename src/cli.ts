@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * The `percore` command: the service of `npm start`, with flags. Every flag falls back to its
  * environment variable (and then to the default), so a deployment can mix both. `--help` shows each flag's
@@ -11,7 +12,6 @@ import { readFileSync } from "node:fs"
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Console, Data, Effect, Layer, Option, Record, Result, Runtime } from "effect"
 import { Command, Flag } from "effect/cli"
-import packageJson from "../package.json" with { type: "json" }
 import { Percore } from "./Percore.ts"
 import { describeSetting, optionsFromString, type PercoreOptions, reportConfigErrors } from "./services/PercoreConfig.ts"
 import { teardown } from "./teardown.ts"
@@ -71,6 +71,12 @@ class InvalidFlags extends Data.TaggedError("InvalidFlags")<{ readonly messages:
   override readonly [Runtime.errorExitCode] = 2
 }
 
+/** The package's version, from its package.json (one folder up from both src/ and dist/). */
+const version = ((): string => {
+  const manifest: unknown = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"))
+  return typeof manifest === "object" && manifest !== null && "version" in manifest && typeof manifest.version === "string" ? manifest.version : "unknown"
+})()
+
 const readSecret = (path: string) => readFileSync(path, "utf8").trim()
 
 const percore = Command.make("percore", flags, (given) =>
@@ -101,7 +107,7 @@ const percore = Command.make("percore", flags, (given) =>
   )
 
 percore.pipe(
-  Command.run({ version: packageJson.version }),
+  Command.run({ version }),
   reportConfigErrors,
   Effect.provide(NodeServices.layer),
   (effect) => NodeRuntime.runMain(effect, { teardown })

@@ -13,3 +13,4 @@ export { type PercoreOptions, PercoreConfig, type PercoreSettings } from "./serv
 export type { CoreBuffers, CoreSettings } from "./protocol/index.ts"
 export { WireKind } from "./protocol/index.ts"
 export * from "./domain/index.ts"
+export { PercoreConfigError, PercoreStartError, type RunningPercore, startPercore, type StartOptions } from "./start.ts"

@@ -50,7 +50,8 @@ const getOk = (port: number, path: string, headers: Record<string, string> = {})
 const launch = (env: Record<string, string>) =>
   Effect.acquireRelease(
     Effect.sync(() => {
-      const child = spawn(process.execPath, ["examples/compose/main.ts"], {
+      // `percore-source`: the import of "percore" resolves to the sources, not the built dist/.
+      const child = spawn(process.execPath, ["--conditions=percore-source", "examples/compose/main.ts"], {
         env: { ...process.env, ...env },
         stdio: ["ignore", "pipe", "pipe"]
       })
@@ -114,5 +115,8 @@ describe("examples/compose", () => {
       )
       assert.deepStrictEqual(exit, { code: 0, signal: null }, `exit after SIGTERM; output:\n${output()}`)
       assert.notInclude(output(), "Error", "a clean stop logs no error")
+      // The app's own requests are logged; scrapes and probes (every few seconds) are not.
+      assert.include(output(), "'http.url': '/hello'")
+      for (const path of ["/metrics", "/readyz"]) assert.notInclude(output(), `'http.url': '${path}'`, `no request log for ${path}`)
     }))
 })

@@ -164,6 +164,7 @@ const withoutCores = (
     Layer.succeed(Aggregate, aggregate),
     Layer.succeed(DataPlane, DataPlane.of({
       cores: () => [],
+      loaded: Effect.void,
       ready: () => true,
       flush: () => Effect.succeed(true),
       allocateCore: () => Effect.die("unused"),

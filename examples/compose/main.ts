@@ -1,6 +1,7 @@
 /**
  * An Effect app with its own routes and its own Effect metrics that adds percore's /metrics, /healthz and
- * /readyz to its own HTTP server. Run it with `npm exec -- node examples/compose/main.ts`.
+ * /readyz to its own HTTP server. Run it with `npm exec -- node --conditions=percore-source examples/compose/main.ts`
+ * (the condition resolves "percore" to this repository's sources; an app that installed percore needs none).
  *
  * - GET /hello answers "hello" and increments the app's own counter `app_hello_requests_total`.
  * - GET /metrics shows that counter next to percore's families (the cores' series and percore_*).

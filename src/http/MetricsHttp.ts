@@ -10,7 +10,7 @@
  * `MetricsHttp.routes` is a Layer of `HttpRouter` routes: a host app merges it with its own routes.
  */
 import { Context, Deferred, Duration, Effect, Layer, Metric, Option } from "effect"
-import { HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
+import { HttpMiddleware, HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { MetricKind, SelfMetric } from "../domain/index.ts"
 import { sampleNames } from "../domain/names.ts"
 import { fromEffectSnapshots } from "../exposition/effectMetrics.ts"
@@ -176,17 +176,22 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
       const cores = dataPlane.cores()
       const ready = dataPlane.ready()
       return Effect.succeed(HttpServerResponse.text(
-        `${ready ? "ready" : "not ready"}\n${cores.map((c) => `core ${c.core}: ${c.state}`).join("\n")}\n`,
+        `${ready ? "ready" : "not ready"}\n${cores.map((c) => `core ${c.core}: ${c.state}${c.downReason === undefined ? "" : ` (${c.downReason})`}`).join("\n")}\n`,
         { status: ready ? 200 : 503 }
       ))
     })
     // Orchestrators probe these without credentials; they reveal nothing.
     const open = { authenticate: false } as const
 
+    // Scrapes and probes arrive every few seconds: they stay out of a host app's request log.
     return HttpRouter.addAll([
-      HttpRouter.route("*", metricsPath as HttpRouter.PathInput, guard.route(metrics, { refuseBody: "requests to the metrics endpoint must not have a body" })),
-      HttpRouter.route("*", "/healthz", guard.route(() => Effect.succeed(healthz), open)),
-      HttpRouter.route("*", "/readyz", guard.route(() => readyz, open))
+      HttpRouter.route(
+        "*",
+        metricsPath as HttpRouter.PathInput,
+        HttpMiddleware.withLoggerDisabled(guard.route(metrics, { refuseBody: "requests to the metrics endpoint must not have a body" }))
+      ),
+      HttpRouter.route("*", "/healthz", HttpMiddleware.withLoggerDisabled(guard.route(() => Effect.succeed(healthz), open))),
+      HttpRouter.route("*", "/readyz", HttpMiddleware.withLoggerDisabled(guard.route(() => readyz, open)))
     ])
   }))
 }

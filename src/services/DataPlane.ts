@@ -7,8 +7,14 @@
  *   time, its totals stay in the Aggregate, it is not restarted.
  * - Throwing, or the thread dying, is a crash: it is logged with the core id and cause, the ring is drained
  *   one last time (the core flushed before dying), `percore_core_up{core}` drops to 0, and the core is
- *   restarted with fresh buffers after an exponential backoff (capped). Its series map to the same
- *   aggregate series, so counters stay monotonic; `percore_core_crashes_total` shows crash loops.
+ *   restarted with fresh buffers after an exponential backoff (capped), logged as "restarting in …". Its
+ *   series map to the same aggregate series, so counters stay monotonic; `percore_core_crashes_total` shows
+ *   crash loops. A crash that cannot go away by itself (the same definition error, e.g. SeriesLimitExceeded,
+ *   at three starts in a row) stops the loop: the core stays down and /readyz says why.
+ * - `loaded` waits until every core has loaded its module (or ended). A core module that cannot be loaded at
+ *   the first start (missing, does not parse, no default-export function) fails it with a `ConfigError` naming
+ *   the setting and the module, and that core stays down (logged, and /readyz says why) instead of
+ *   crash-looping. `Percore.server` waits on it before it announces serving, so percore refuses to start.
  * - Closing the scope signals stop in shared memory (`core.stopping`), waits `stopGrace`, terminates what is
  *   left, and drains every ring one last time: everything a core recorded before the stop is kept.
  *
@@ -20,7 +26,7 @@
  */
 import { pathToFileURL } from "node:url"
 import { resolve as resolvePath } from "node:path"
-import { Cause, Context, Duration, Effect, Fiber, Layer, Schedule, Schema } from "effect"
+import { Cause, Config, ConfigProvider, Context, Duration, Effect, Fiber, Layer, Schema } from "effect"
 import { MetricKind, SelfMetric } from "../domain/index.ts"
 import { CoreChannel } from "../engine/CoreChannel.ts"
 import { allocateCoreBuffers, type CoreBuffers, type CoreSettings } from "../protocol/index.ts"
@@ -29,6 +35,7 @@ import {
   type CoreThread,
   describeCrash,
   directSpawner,
+  errorTag,
   lowerThreadPriority,
   perThreadPriority,
   startLauncher
@@ -55,25 +62,62 @@ interface CoreEntry {
   channel: CoreChannel | undefined
   worker: CoreThread | undefined
   restarts: number
+  /** Why a crashed core stays down, once its restarts were given up. */
+  downReason?: string
 }
 
 export interface CoreStatus {
   readonly core: number
   readonly state: CoreState
   readonly restarts: number
+  /** Why a crashed core is not restarted any more (its crash cannot go away by itself). */
+  readonly downReason?: string
 }
 
-/** Restart delays after a crash: 100 ms, doubling, at most 10 s. */
-export const restartSchedule = Schedule.exponential("100 millis").pipe(
-  Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(10))))
-)
+/** Restart delay after the `crashes`-th crash in a row: 100 ms, doubling, at most 10 s. */
+export const restartDelay = (crashes: number): Duration.Duration =>
+  Duration.millis(Math.min(100 * 2 ** Math.min(Math.max(crashes - 1, 0), 20), 10_000))
 
-const workerEntry = new URL("../core/worker-main.ts", import.meta.url)
-const demoModule = new URL("../core/demo.ts", import.meta.url).href
+/** The same definition error at this many starts in a row stops the restarts: the core module must change. */
+export const GIVE_UP_AFTER = 3
+
+/** Errors a core throws while defining series: the same module hits them again at every start. */
+const definitionErrorTags: ReadonlySet<string> = new Set([
+  "InvalidMetricName",
+  "InvalidLabelName",
+  "InvalidBuckets",
+  "ConflictingDefinition",
+  "SeriesLimitExceeded"
+])
+
+// Sources run as .ts, the published package as .js: name sibling modules with this module's own extension.
+const moduleExtension = import.meta.url.endsWith(".ts") ? ".ts" : ".js"
+const workerEntry = new URL(`../core/worker-main${moduleExtension}`, import.meta.url)
+const demoModule = new URL(`../core/demo${moduleExtension}`, import.meta.url).href
+
+/** How a core's first start went: its module loaded (or the thread ended before telling), or why it did not load. */
+type FirstLoad = { readonly loaded: true } | { readonly loaded: false; readonly reason: string }
+
+/** How one incarnation ended: finished or stopped (nothing more to do), a first load failure, or a crash. */
+type Ended =
+  | { readonly _tag: "Done" }
+  | { readonly _tag: "LoadFailed"; readonly reason: string }
+  | { readonly _tag: "Crashed"; readonly cause: string; readonly definitionError: string | undefined }
+
+const endedAs = {
+  done: (): Ended => ({ _tag: "Done" }),
+  loadFailed: (reason: string): Ended => ({ _tag: "LoadFailed", reason }),
+  crashed: (cause: string, definitionError: string | undefined): Ended => ({ _tag: "Crashed", cause, definitionError })
+}
 
 export class DataPlane extends Context.Service<DataPlane, {
   /** The spawned cores and their states. */
   readonly cores: () => ReadonlyArray<CoreStatus>
+  /**
+   * Succeeds once every spawned core has loaded its module (or ended); fails with a `ConfigError` naming the
+   * setting and the module when a core's module could not be loaded at its first start.
+   */
+  readonly loaded: Effect.Effect<void, Config.ConfigError>
   /** True when every spawned core is up (or finished its work); false while one starts, crashed or stopped. */
   readonly ready: () => boolean
   /** Asks every live core to flush its coalesced updates and waits (at most `timeout`) for them. */
@@ -107,8 +151,10 @@ export class DataPlane extends Context.Service<DataPlane, {
         restarts: aggregate.own(SelfMetric.coreRestarts.name, MetricKind.Counter, SelfMetric.coreRestarts.help, { core: String(core) })
       })
 
-      /** One incarnation of a core: succeeds when it finished or was stopped, fails with CoreCrashed. */
-      const incarnation = (core: number, self: ReturnType<typeof selfSeries>) =>
+      const loadFailureMessage = (reason: string) => `cannot load the core module ${config.worker === "" ? "(the demo)" : config.worker}: ${reason}`
+
+      /** One incarnation of a core, until its thread ends. `firstLoad` hears how the core's first start went. */
+      const incarnation = (core: number, self: ReturnType<typeof selfSeries>, firstLoad: (load: FirstLoad) => void) =>
         Effect.gen(function*() {
           const buffers = allocateCoreBuffers(core, sizes, settings)
           const channel = new CoreChannel(buffers, aggregate)
@@ -123,46 +169,91 @@ export class DataPlane extends Context.Service<DataPlane, {
           const entry: CoreEntry = { state: "starting", channel, worker, restarts }
           live.set(core, entry)
           if (stopping) channel.requestStop()
-          const outcome = yield* Effect.callback<{ finished: boolean; error: unknown; code: number }>((resume) => {
+          const outcome = yield* Effect.callback<{ finished: boolean; error: unknown; code: number; loadFailure: string | undefined }>((resume) => {
             let finished = false
             let error: unknown = undefined
+            let loadFailure: string | undefined = undefined
             worker.on("message", (message: unknown) => {
               const type = typeof message === "object" && message !== null && "type" in message ? message.type : undefined
               if (type === "up") {
                 entry.state = "up"
                 self.up.value = 1
+                firstLoad({ loaded: true })
+              } else if (type === "load-failed") {
+                const reason = typeof message === "object" && message !== null && "reason" in message ? message.reason : undefined
+                loadFailure = typeof reason === "string" ? reason : "unknown reason"
               } else if (type === "finished") finished = true
             })
             worker.on("error", (e) => {
               error = e
             })
-            worker.on("exit", (code: number) => resume(Effect.succeed({ finished, error, code })))
+            worker.on("exit", (code: number) => resume(Effect.succeed({ finished, error, code, loadFailure })))
           })
           self.up.value = 0
           // The core flushed before it ended (or was terminated): take everything it published.
           yield* drainer.retire(channel)
-          if (outcome.finished || (stopping && outcome.error === undefined)) {
+          if (outcome.finished || (stopping && outcome.error === undefined && outcome.loadFailure === undefined)) {
             entry.state = outcome.finished ? "finished" : "stopped"
-            return
+            firstLoad({ loaded: true })
+            return endedAs.done()
           }
           entry.state = "crashed"
+          if (outcome.loadFailure !== undefined && restarts === 0) {
+            // The first start: a configuration error, reported through `loaded` (not a crash to restart).
+            firstLoad({ loaded: false, reason: outcome.loadFailure })
+            return endedAs.loadFailed(outcome.loadFailure)
+          }
+          firstLoad({ loaded: true })
           self.crashes.value++
-          const cause = outcome.error !== undefined
+          const cause = outcome.loadFailure !== undefined
+            ? loadFailureMessage(outcome.loadFailure)
+            : outcome.error !== undefined
             ? describeCrash(outcome.error)
             : `thread exited with code ${outcome.code} without finishing`
           // One message a person can read: the core, the error's tag (or name) and message, then its stack.
           yield* Effect.logError(`percore: core ${core} crashed: ${cause}`).pipe(Effect.annotateLogs({ core }))
-          if (stopping) return
-          return yield* new CoreCrashed({ core, cause })
+          const tag = errorTag(outcome.error)
+          const definitionError = tag !== undefined && definitionErrorTags.has(tag) && outcome.error instanceof Error
+            ? `${tag}: ${outcome.error.message}`
+            : undefined
+          return endedAs.crashed(cause, definitionError)
         })
 
-      const supervise = (core: number) => {
-        const self = selfSeries(core)
-        return incarnation(core, self).pipe(
-          Effect.retry({ schedule: restartSchedule, while: () => !stopping }),
-          Effect.catchTag("CoreCrashed", () => Effect.void)
-        )
-      }
+      let signalStop: () => void = () => {}
+      const stopRequested = new Promise<void>((resolve) => (signalStop = resolve))
+
+      /** Runs a core, restarting it after crashes, until it finishes, is stopped, or its crash cannot go away. */
+      const supervise = (core: number, firstLoad: (load: FirstLoad) => void) =>
+        Effect.gen(function*() {
+          const self = selfSeries(core)
+          let crashes = 0
+          let repeated = { error: "", times: 0 }
+          while (!stopping) {
+            const ended = yield* incarnation(core, self, firstLoad)
+            if (ended._tag === "LoadFailed") {
+              const reason = `stays down: ${loadFailureMessage(ended.reason)}`
+              const entry = live.get(core)
+              if (entry !== undefined) entry.downReason = reason
+              yield* Effect.logError(`percore: core ${core} ${reason}`).pipe(Effect.annotateLogs({ core }))
+              return
+            }
+            if (ended._tag !== "Crashed" || stopping) return
+            crashes++
+            const error = ended.definitionError
+            repeated = error !== undefined && error === repeated.error ? { error, times: repeated.times + 1 } : { error: error ?? "", times: 1 }
+            if (error !== undefined && repeated.times >= GIVE_UP_AFTER) {
+              const reason = `stays down after the same ${error} at ${repeated.times} starts in a row; fix the core module and restart percore`
+              const entry = live.get(core)
+              if (entry !== undefined) entry.downReason = reason
+              yield* Effect.logError(`percore: core ${core} ${reason}`).pipe(Effect.annotateLogs({ core }))
+              return
+            }
+            const delay = restartDelay(crashes)
+            yield* Effect.logWarning(`percore: core ${core} restarting in ${Duration.format(delay)}`).pipe(Effect.annotateLogs({ core }))
+            // A stop during the wait ends it at once.
+            yield* Effect.raceFirst(Effect.sleep(delay), Effect.promise(() => stopRequested))
+          }
+        })
 
       // The launcher starts before the control plane lowers its priority, and stops after the cores (finalizers
       // run in reverse order of registration).
@@ -178,10 +269,13 @@ export class DataPlane extends Context.Service<DataPlane, {
         : directSpawner
 
       const supervisors: Array<Fiber.Fiber<void>> = []
+      const firstLoads: Array<Promise<FirstLoad>> = []
       for (let core = 0; core < config.cores; core++) {
         // Known (as "starting") before its thread exists, so readiness counts it from the start.
         live.set(core, { state: "starting", channel: undefined, worker: undefined, restarts: 0 })
-        supervisors.push(yield* Effect.forkScoped(supervise(core)))
+        let firstLoad: (load: FirstLoad) => void = () => {}
+        firstLoads.push(new Promise((resolve) => (firstLoad = resolve)))
+        supervisors.push(yield* Effect.forkScoped(supervise(core, firstLoad)))
       }
       if (spawner !== directSpawner) {
         const nice = lowerThreadPriority(config.controlPlaneNice)
@@ -192,6 +286,7 @@ export class DataPlane extends Context.Service<DataPlane, {
       yield* Effect.addFinalizer(() =>
         Effect.gen(function*() {
           stopping = true
+          signalStop()
           for (const { channel } of live.values()) channel?.requestStop()
           const allEnded = Fiber.joinAll(supervisors)
           const ended = yield* allEnded.pipe(Effect.timeoutOption(Duration.fromInputUnsafe(config.stopGrace)))
@@ -207,6 +302,14 @@ export class DataPlane extends Context.Service<DataPlane, {
           }
         }).pipe(Effect.catchCause((cause) => Effect.logError("percore: stopping cores failed", Cause.pretty(cause))))
       )
+
+      // Every core has loaded its module (or ended): a module that cannot load is a configuration error.
+      const allLoaded = Promise.all(firstLoads)
+      const loaded = Effect.flatMap(Effect.promise(() => allLoaded), (loads) => {
+        const failed = loads.find((load) => !load.loaded)
+        if (failed === undefined || failed.loaded) return Effect.void
+        return Effect.fail(new Config.ConfigError(new ConfigProvider.SourceError({ message: `worker (PERCORE_WORKER): ${loadFailureMessage(failed.reason)}` })))
+      })
 
       // Waits on each core's FLUSH_DONE word (the core notifies it), raced against an Effect timeout; a core that
       // ends meanwhile stops counting (its final flush is taken by its last drain).
@@ -250,7 +353,9 @@ export class DataPlane extends Context.Service<DataPlane, {
       })
 
       return DataPlane.of({
-        cores: () => [...live.entries()].map(([core, e]) => ({ core, state: e.state, restarts: e.restarts })),
+        loaded,
+        cores: () =>
+          [...live.entries()].map(([core, e]) => ({ core, state: e.state, restarts: e.restarts, ...(e.downReason === undefined ? {} : { downReason: e.downReason }) })),
         // A finished core is done, not failing: its totals are served and nothing about it is pending.
         ready: () => [...live.values()].every((e) => e.state === "up" || e.state === "finished"),
         flush,

@@ -64,7 +64,8 @@ export type LauncherEvent =
   | { readonly type: "error"; readonly id: number; readonly error: ForwardedError }
   | { readonly type: "exit"; readonly id: number; readonly code: number }
 
-const launcherEntry = new URL("./core-launcher.ts", import.meta.url)
+// Sources run as .ts, the published package as .js.
+const launcherEntry = new URL(`./core-launcher${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url)
 
 /**
  * A thrown value as the launcher forwards it: an Error's name, message, stack and `_tag` (percore's definition
