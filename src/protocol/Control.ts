@@ -10,6 +10,11 @@
  * - stop: the plane stores STOP = 1 and notifies it, then requests a flush; `core.stopping` reads STOP.
  * - books: after every flush the core stores RECORDED (samples its ring writer recorded, mod 2^32) and bumps
  *   FLUSHES; the plane unwraps RECORDED into a running total.
+ * - claim: a control plane that drains the core's ring (a thread that attached itself) first moves PLANE from 0
+ *   to 1 with `compareExchange`: at most one control plane ever reads a ring.
+ * - flush in progress: before its first append a flush stores FLUSH_BASE (RECORDED before it) and FLUSH_COUNT
+ *   (its samples, ids listed in the shared `flushIds`), then FLUSHING = 1; after `pending` was reset it stores
+ *   FLUSHING = 0. See `CoreChannel.reconcile` for how the plane uses them after the thread ended.
  */
 
 /** Words of the control block, each on its own 64-byte line. */
@@ -24,7 +29,15 @@ export const Control = {
   FLUSHES: 48,
   /** core → control plane: samples the core's ring writer has recorded, mod 2^32 (for the books). */
   RECORDED: 64,
-  WORDS: 80
+  /** control plane → control plane: 1 once a control plane claimed this core (attached threads). */
+  PLANE: 80,
+  /** core: 1 from before a flush's first append until after its `pending` reset. */
+  FLUSHING: 96,
+  /** core: RECORDED (mod 2^32) before the current flush's first append. */
+  FLUSH_BASE: 112,
+  /** core: samples the current flush appends (the first FLUSH_COUNT entries of `flushIds`). */
+  FLUSH_COUNT: 128,
+  WORDS: 144
 } as const
 
 /** A fresh control block (all words zero). */
@@ -56,6 +69,18 @@ export class CoreControl {
   answerFlush(request: number): void {
     Atomics.store(this.words, Control.FLUSH_DONE, request)
     Atomics.notify(this.words, Control.FLUSH_DONE)
+  }
+
+  /** A flush of `count` samples starts; the writer has recorded `recorded` samples so far. */
+  flushStarts(recorded: number, count: number): void {
+    Atomics.store(this.words, Control.FLUSH_BASE, recorded | 0)
+    Atomics.store(this.words, Control.FLUSH_COUNT, count)
+    Atomics.store(this.words, Control.FLUSHING, 1)
+  }
+
+  /** The flush's samples are published and `pending` is reset. */
+  flushEnds(): void {
+    Atomics.store(this.words, Control.FLUSHING, 0)
   }
 
   /** Reports a finished flush and the ring writer's `recorded` count. */
@@ -125,6 +150,17 @@ export class PlaneControl {
     this.recordedTotal += (low - this.recordedLow) >>> 0
     this.recordedLow = low
     return this.recordedTotal
+  }
+
+  /** Claims the core for this control plane; false if another one claimed it first. */
+  claim(): boolean {
+    return Atomics.compareExchange(this.words, Control.PLANE, 0, 1) === 0
+  }
+
+  /** The flush the core was in when it ended, if any: its RECORDED base (mod 2^32) and sample count. */
+  flushInProgress(): { readonly base: number; readonly count: number } | undefined {
+    if (Atomics.load(this.words, Control.FLUSHING) !== 1) return undefined
+    return { base: Atomics.load(this.words, Control.FLUSH_BASE), count: Atomics.load(this.words, Control.FLUSH_COUNT) }
   }
 
   /** Flushes the core has published (mod 2^32). */
