@@ -71,7 +71,16 @@ interface CoreEntry {
   channel: CoreChannel | undefined
   worker: CoreThread | undefined
   restarts: number
+  /** The core answered its last flush request late (or not at all): it runs long tasks; see `flush`. */
+  busy?: boolean
 }
+
+/**
+ * How long a flush request waits for a core that answered its previous one late. An idle core answers within
+ * the time its thread takes to wake up; a core inside a long synchronous task cannot answer until the task ends,
+ * and its own timer flushes what it recorded one flush interval after the task (as soon as its loop turns).
+ */
+export const BUSY_CORE_WAIT_MS = 1
 
 export interface CoreStatus {
   readonly core: number
@@ -240,25 +249,36 @@ export class DataPlane extends Context.Service<DataPlane, {
       )
 
       // Waits on each core's FLUSH_DONE word (the core notifies it), raced against an Effect timeout; a core that
-      // ends meanwhile stops counting (its final flush is taken by its last drain).
+      // ends meanwhile stops counting (its final flush is taken by its last drain). A scrape never waits on a busy
+      // core: one that answered its last request later than BUSY_CORE_WAIT_MS (it was inside a long task) gets only
+      // that long this time; answering in time makes it idle again. So a core that just turned busy costs one scrape
+      // the full wait, and an idle core (the usual case) is always waited for.
       const flush = Effect.fnUntraced(function*(timeout: Duration.Input) {
+        const timeoutMs = Duration.toMillis(Duration.fromInputUnsafe(timeout))
         const waits = [...live.values()].flatMap((entry) => {
           const channel = entry.channel
           if (entry.state !== "up" || channel === undefined) return []
           const request = channel.requestFlush()
+          const asked = performance.now()
+          const limit = entry.busy === true ? Math.min(BUSY_CORE_WAIT_MS, timeoutMs) : timeoutMs
           return [
             Effect.gen(function*() {
               while (!channel.flushed(request) && entry.state === "up" && entry.channel === channel) {
+                const left = limit - (performance.now() - asked)
+                if (left <= 0) break
                 // Short waits so that a core that ended (it never answers) is noticed; a flush wakes it at once.
-                yield* Effect.promise(() => channel.control.waitForFlush(request, 50))
+                yield* Effect.promise(() => channel.control.waitForFlush(request, Math.min(left, 50)))
               }
-            })
+              const answered = channel.flushed(request)
+              entry.busy = !answered || performance.now() - asked > BUSY_CORE_WAIT_MS
+              return answered || entry.state !== "up" || entry.channel !== channel
+            }).pipe(Effect.onInterrupt(() => Effect.sync(() => void (entry.busy = true))))
           ]
         })
-        const done = yield* Effect.all(waits, { concurrency: "unbounded", discard: true }).pipe(
+        const done = yield* Effect.all(waits, { concurrency: "unbounded" }).pipe(
           Effect.timeoutOption(Duration.fromInputUnsafe(timeout))
         )
-        return done._tag === "Some"
+        return done._tag === "Some" && done.value.every((answered) => answered)
       })
 
       const allocateCore = Effect.fnUntraced(function*() {
