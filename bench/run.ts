@@ -17,6 +17,7 @@ import os from "node:os"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
 import { type BenchmarkOptions, type BenchmarkResult, checksum } from "./harness.ts"
+import { busyScrapeBench } from "./busyscrape.ts"
 import { handlesBench } from "./handles.ts"
 import { hotpathBench } from "./hotpath.ts"
 import { jitterBench } from "./jitter.ts"
@@ -39,6 +40,7 @@ export const benchmarks: ReadonlyArray<Benchmark> = [
   { name: "offthread", description: "Getting samples off the thread: N cores into one aggregate, percore vs postMessage per sample and batched", run: offthreadBench },
   { name: "scaling", description: "Delivered samples/s and drops for 1, 2, 4, … cores up to the machine's count", run: scalingBench },
   { name: "startup", description: "A fresh worker's used heap and import time: percore/core vs a bare worker and prom-client", run: startupBench },
+  { name: "busyscrape", description: "Scrape latency with cores inside 50 ms synchronous tasks vs idle cores (target ≤ 1.5×)", run: busyScrapeBench },
   { name: "jitter", description: "Iteration-time jitter of a working thread under a /metrics scrape storm: percore core vs prom-client on one thread", run: jitterBench }
 ]
 

@@ -15,6 +15,8 @@
  * - flush in progress: before its first append a flush stores FLUSH_BASE (RECORDED before it) and FLUSH_COUNT
  *   (its samples, ids listed in the shared `flushIds`), then FLUSHING = 1; after `pending` was reset it stores
  *   FLUSHING = 0. See `CoreChannel.reconcile` for how the plane uses them after the thread ended.
+ * - busy: the plane stores REQUESTED_AT (wall clock) with each request; the core stores ANSWER_LAG when it answers.
+ *   A long lag means the core runs long synchronous tasks: a scrape does not wait for it (DataPlane.flush).
  */
 
 /** Words of the control block, each on its own 64-byte line. */
@@ -37,7 +39,11 @@ export const Control = {
   FLUSH_BASE: 112,
   /** core: samples the current flush appends (the first FLUSH_COUNT entries of `flushIds`). */
   FLUSH_COUNT: 128,
-  WORDS: 144
+  /** control plane → core: wall-clock ms (mod 2^32) of the latest flush request. */
+  REQUESTED_AT: 144,
+  /** core → control plane: ms between that request and the core's answer, at its last answer. */
+  ANSWER_LAG: 160,
+  WORDS: 176
 } as const
 
 /** A fresh control block (all words zero). */
@@ -67,6 +73,10 @@ export class CoreControl {
 
   /** Answers every request up to `request` (the core has flushed since reading it). */
   answerFlush(request: number): void {
+    if (request !== Atomics.load(this.words, Control.FLUSH_DONE)) { // a new request: its lag says how busy the core is
+      const lag = ((Date.now() | 0) - Atomics.load(this.words, Control.REQUESTED_AT)) | 0
+      Atomics.store(this.words, Control.ANSWER_LAG, Math.max(0, lag))
+    }
     Atomics.store(this.words, Control.FLUSH_DONE, request)
     Atomics.notify(this.words, Control.FLUSH_DONE)
   }
@@ -110,6 +120,7 @@ export class PlaneControl {
 
   /** Asks the core to flush its coalesced updates; returns the request number to wait for. */
   requestFlush(): number {
+    Atomics.store(this.words, Control.REQUESTED_AT, Date.now() | 0)
     const request = Atomics.add(this.words, Control.FLUSH_REQUEST, 1) + 1
     Atomics.notify(this.words, Control.FLUSH_REQUEST)
     return request | 0
@@ -150,6 +161,11 @@ export class PlaneControl {
     this.recordedTotal += (low - this.recordedLow) >>> 0
     this.recordedLow = low
     return this.recordedTotal
+  }
+
+  /** Milliseconds the core took to answer its last answered flush request. */
+  answerLagMs(): number {
+    return Atomics.load(this.words, Control.ANSWER_LAG)
   }
 
   /** Claims the core for this control plane; false if another one claimed it first. */

@@ -71,16 +71,21 @@ interface CoreEntry {
   channel: CoreChannel | undefined
   worker: CoreThread | undefined
   restarts: number
-  /** The core answered its last flush request late (or not at all): it runs long tasks; see `flush`. */
-  busy?: boolean
+  /** The flush request of the latest scrape (see `flush`). */
+  lastRequest?: number
+  /** Until when (performance.now()) the core counts as busy: scrapes do not wait for it (see `flush`). */
+  busyUntil?: number
 }
 
 /**
- * How long a flush request waits for a core that answered its previous one late. An idle core answers within
- * the time its thread takes to wake up; a core inside a long synchronous task cannot answer until the task ends,
- * and its own timer flushes what it recorded one flush interval after the task (as soon as its loop turns).
+ * A core that took longer than this to answer its last flush request (or has not answered the previous one yet)
+ * runs long synchronous tasks: a scrape does not wait for it. An idle core answers within the time its thread
+ * takes to wake up; a busy one only when its task ends, and its own timer publishes what it recorded one flush
+ * interval later at most, as soon as its loop turns.
  */
-export const BUSY_CORE_WAIT_MS = 1
+export const BUSY_ANSWER_LAG_MS = 2
+/** A core seen busy counts as busy this long (a task that ends just before a scrape does not make it idle). */
+export const BUSY_FOR_MS = 1000
 
 export interface CoreStatus {
   readonly core: number
@@ -250,17 +255,21 @@ export class DataPlane extends Context.Service<DataPlane, {
 
       // Waits on each core's FLUSH_DONE word (the core notifies it), raced against an Effect timeout; a core that
       // ends meanwhile stops counting (its final flush is taken by its last drain). A scrape never waits on a busy
-      // core: one that answered its last request later than BUSY_CORE_WAIT_MS (it was inside a long task) gets only
-      // that long this time; answering in time makes it idle again. So a core that just turned busy costs one scrape
-      // the full wait, and an idle core (the usual case) is always waited for.
+      // core (see BUSY_ANSWER_LAG_MS; the core measures its own answer lag): it is asked to flush and its answer
+      // reaches a later drain. So a core that just turned busy costs one scrape the full wait, and an idle core
+      // (the usual case) is always waited for.
       const flush = Effect.fnUntraced(function*(timeout: Duration.Input) {
         const timeoutMs = Duration.toMillis(Duration.fromInputUnsafe(timeout))
         const waits = [...live.values()].flatMap((entry) => {
           const channel = entry.channel
           if (entry.state !== "up" || channel === undefined) return []
-          const request = channel.requestFlush()
           const asked = performance.now()
-          const limit = entry.busy === true ? Math.min(BUSY_CORE_WAIT_MS, timeoutMs) : timeoutMs
+          if ((entry.lastRequest !== undefined && !channel.flushed(entry.lastRequest)) || channel.control.answerLagMs() > BUSY_ANSWER_LAG_MS) {
+            entry.busyUntil = asked + BUSY_FOR_MS
+          }
+          const request = channel.requestFlush()
+          entry.lastRequest = request
+          const limit = entry.busyUntil !== undefined && asked < entry.busyUntil ? 0 : timeoutMs
           return [
             Effect.gen(function*() {
               while (!channel.flushed(request) && entry.state === "up" && entry.channel === channel) {
@@ -269,10 +278,8 @@ export class DataPlane extends Context.Service<DataPlane, {
                 // Short waits so that a core that ended (it never answers) is noticed; a flush wakes it at once.
                 yield* Effect.promise(() => channel.control.waitForFlush(request, Math.min(left, 50)))
               }
-              const answered = channel.flushed(request)
-              entry.busy = !answered || performance.now() - asked > BUSY_CORE_WAIT_MS
-              return answered || entry.state !== "up" || entry.channel !== channel
-            }).pipe(Effect.onInterrupt(() => Effect.sync(() => void (entry.busy = true))))
+              return channel.flushed(request) || entry.state !== "up" || entry.channel !== channel
+            })
           ]
         })
         const done = yield* Effect.all(waits, { concurrency: "unbounded" }).pipe(
