@@ -40,6 +40,7 @@ import {
   seriesLayout,
   WireKind
 } from "../protocol/index.ts"
+import { threadId } from "node:worker_threads"
 import { MAX_METRIC_ID, type RingWriter, TelemetryRing } from "../ring/TelemetryRing.ts"
 
 /** Handle calls between two looks at the clock (and at stop / flush requests) on the hot path. */
@@ -195,7 +196,7 @@ export class CoreRuntime {
     this.wireKind = new Uint8Array(ids)
     this.writer = TelemetryRing.writer(buffers.ring)
     this.log = new InternLogWriter(buffers.log)
-    this.control = new CoreControl(buffers.control)
+    this.control = new CoreControl(buffers.control, threadId)
     this.lastFlushAt = performance.now()
     const core = String(this.id)
     for (const reason of invalidReasonLabels) {

@@ -16,7 +16,8 @@
  *   (its samples, ids listed in the shared `flushIds`), then FLUSHING = 1; after `pending` was reset it stores
  *   FLUSHING = 0. See `CoreChannel.reconcile` for how the plane uses them after the thread ended.
  * - busy: the plane stores REQUESTED_AT (wall clock) with each request; the core stores ANSWER_LAG when it answers.
- *   A long lag means the core runs long synchronous tasks: a scrape does not wait for it (DataPlane.flush).
+ *   A long lag means the core runs long synchronous tasks: a scrape does not wait for it (DataPlane.flush),
+ *   unless THREAD says the core shares the control plane's thread (then waiting is what lets it answer).
  */
 
 /** Words of the control block, each on its own 64-byte line. */
@@ -43,7 +44,9 @@ export const Control = {
   REQUESTED_AT: 144,
   /** core → control plane: ms between that request and the core's answer, at its last answer. */
   ANSWER_LAG: 160,
-  WORDS: 176
+  /** core → control plane: the core's `threadId` + 1 (0 until a runtime uses the block). */
+  THREAD: 176,
+  WORDS: 192
 } as const
 
 /** A fresh control block (all words zero). */
@@ -52,8 +55,9 @@ export const allocateControl = (): SharedArrayBuffer => new SharedArrayBuffer(Co
 /** The core's side of the control block. */
 export class CoreControl {
   private readonly words: Int32Array
-  constructor(buffer: SharedArrayBuffer) {
+  constructor(buffer: SharedArrayBuffer, thread?: number) {
     this.words = new Int32Array(buffer)
+    if (thread !== undefined) Atomics.store(this.words, Control.THREAD, thread + 1)
   }
 
   /** True once the control plane asked this core to stop. */
@@ -161,6 +165,11 @@ export class PlaneControl {
     this.recordedTotal += (low - this.recordedLow) >>> 0
     this.recordedLow = low
     return this.recordedTotal
+  }
+
+  /** The `threadId` of the thread the core runs on, or -1 while no runtime used the block. */
+  thread(): number {
+    return Atomics.load(this.words, Control.THREAD) - 1
   }
 
   /** Milliseconds the core took to answer its last answered flush request. */

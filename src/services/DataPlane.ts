@@ -26,6 +26,7 @@
  * counters of a slot stay monotonic across the threads that use it (same aggregate series).
  */
 import { pathToFileURL } from "node:url"
+import { threadId } from "node:worker_threads"
 import { resolve as resolvePath } from "node:path"
 import { Cause, Context, Duration, Effect, Fiber, Layer, Queue, Schedule, Schema } from "effect"
 import { MetricKind, SelfMetric } from "../domain/index.ts"
@@ -83,7 +84,7 @@ interface CoreEntry {
  * takes to wake up; a busy one only when its task ends, and its own timer publishes what it recorded one flush
  * interval later at most, as soon as its loop turns.
  */
-export const BUSY_ANSWER_LAG_MS = 2
+export const BUSY_ANSWER_LAG_MS = 5
 /** A core seen busy counts as busy this long (a task that ends just before a scrape does not make it idle). */
 export const BUSY_FOR_MS = 1000
 
@@ -264,7 +265,10 @@ export class DataPlane extends Context.Service<DataPlane, {
           const channel = entry.channel
           if (entry.state !== "up" || channel === undefined) return []
           const asked = performance.now()
-          if ((entry.lastRequest !== undefined && !channel.flushed(entry.lastRequest)) || channel.control.answerLagMs() > BUSY_ANSWER_LAG_MS) {
+          const lagging = (entry.lastRequest !== undefined && !channel.flushed(entry.lastRequest)) ||
+            channel.control.answerLagMs() > BUSY_ANSWER_LAG_MS
+          // A core on this very thread answers while the scrape waits (it cannot be inside a task meanwhile).
+          if (lagging && channel.control.thread() !== threadId) {
             entry.busyUntil = asked + BUSY_FOR_MS
           }
           const request = channel.requestFlush()
