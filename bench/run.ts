@@ -17,6 +17,7 @@ import os from "node:os"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
 import { type BenchmarkOptions, type BenchmarkResult, checksum } from "./harness.ts"
+import { busyScrapeBench } from "./busyscrape.ts"
 import { handlesBench } from "./handles.ts"
 import { hotpathBench } from "./hotpath.ts"
 import { jitterBench } from "./jitter.ts"
@@ -43,6 +44,7 @@ export const benchmarks: ReadonlyArray<Benchmark> = [
   { name: "startup", description: "A fresh worker's used heap and import time: percore/core vs a bare worker and prom-client", run: startupBench },
   { name: "promclient", description: "percore/prom-client inc(): unlabelled, labels(a, b) and inc({ a, b }) vs prom-client and @prometheus-io/client", run: promclientBench },
   { name: "runtime", description: "Runtime metrics (event loop, CPU, heap, GC, loop delay per thread): CPU cost per thread at the default interval", run: runtimeBench },
+  { name: "busyscrape", description: "Scrape latency with cores inside 50 ms synchronous tasks vs idle cores (target ≤ 1.5×)", run: busyScrapeBench },
   { name: "jitter", description: "Iteration-time jitter of a working thread under a /metrics scrape storm: percore core vs prom-client on one thread", run: jitterBench }
 ]
 

@@ -13,6 +13,11 @@
  * (d) when the core stops or finishes. Staleness: a recorded value reaches the ring within one flush
  * interval while the core records or its event loop turns, and the Aggregate one drain interval later.
  *
+ * The coalescing state (`pending`, `dirty`, the flush's id list) lives in the core's shared `coalesce` buffers,
+ * so the control plane can collect what a thread had not flushed when it ended (see `CoreChannel.reconcile`).
+ * A flush brackets its appends with the control block's FLUSHING words and resets `pending` only after the
+ * ring published them, so a thread that dies inside a flush is neither lost nor counted twice.
+ *
  * Series definitions are validated here, synchronously, and appended to the core's intern log before
  * the series' first sample can be flushed, so the control plane always knows a sample's series.
  */
@@ -23,8 +28,10 @@ import { findFamilyConflict, type SeriesDefinition, seriesKey, validateDefinitio
 import {
   bucketIndex,
   CoreControl,
+  type CoalesceBuffers,
   type CoreBuffers,
   type CoreSettings,
+  MAX_COALESCE_IDS,
   type InternEntry,
   InternLogFull,
   InternLogWriter,
@@ -34,6 +41,7 @@ import {
   seriesLayout,
   WireKind
 } from "../protocol/index.ts"
+import { threadId } from "node:worker_threads"
 import { MAX_METRIC_ID, type RingWriter, TelemetryRing } from "../ring/TelemetryRing.ts"
 import { type RuntimeMetrics, startCoreRuntimeMetrics } from "./runtimeMetrics.ts"
 
@@ -156,17 +164,22 @@ export interface OwnDefinition {
 }
 
 export class CoreRuntime {
-  readonly id: number
-  readonly settings: CoreSettings
+  /** The core's slot (its `core` label); -1 for a thread that attached itself until a control plane answered. */
+  id: number
+  /** The control plane's settings (an attached thread starts with the defaults and gets them on attaching). */
+  settings: CoreSettings
+  readonly buffers: CoreBuffers
   private readonly writer: RingWriter
   private readonly log: InternLogWriter
   private readonly control: CoreControl
 
-  // Coalescing state, indexed by ring id (one id per counter/gauge, buckets + 2 per histogram).
-  /** @internal */ pending = new Float64Array(1024)
-  /** @internal */ dirty = new Uint8Array(1024)
-  private wireKind = new Uint8Array(1024)
-  private dirtyList = new Int32Array(1024)
+  // Coalescing state, indexed by ring id (one id per counter/gauge, buckets + 2 per histogram). Fixed-length
+  // views over the shared, growable `coalesce` buffers, recreated when they grow.
+  private readonly shared: CoalesceBuffers
+  /** @internal */ pending: Float64Array
+  /** @internal */ dirty: Uint8Array
+  private wireKind: Uint8Array
+  private dirtyList: Int32Array
   private dirtyCount = 0
   private nextId = 0
   /** @internal */ budget = CHECK_EVERY
@@ -181,14 +194,21 @@ export class CoreRuntime {
   /** The pending flush timer, armed when a series changes and none is pending. */
   private timer: ReturnType<typeof setTimeout> | undefined
   private closed = false
-  private readonly runtimeMetrics: RuntimeMetrics | undefined
+  private runtimeMetrics: RuntimeMetrics | undefined
 
   constructor(buffers: CoreBuffers) {
     this.id = buffers.coreId
     this.settings = buffers.settings
+    this.buffers = buffers
+    this.shared = buffers.coalesce
+    const ids = buffers.coalesce.dirty.byteLength
+    this.pending = new Float64Array(this.shared.pending, 0, ids)
+    this.dirty = new Uint8Array(this.shared.dirty, 0, ids)
+    this.dirtyList = new Int32Array(this.shared.flushIds, 0, ids)
+    this.wireKind = new Uint8Array(ids)
     this.writer = TelemetryRing.writer(buffers.ring)
     this.log = new InternLogWriter(buffers.log)
-    this.control = new CoreControl(buffers.control)
+    this.control = new CoreControl(buffers.control, threadId)
     this.lastFlushAt = performance.now()
     const core = String(this.id)
     for (const reason of invalidReasonLabels) {
@@ -221,7 +241,11 @@ export class CoreRuntime {
     ) as Histogram
   }
 
-  /** Publishes every coalesced update into the ring now. */
+  /**
+   * Publishes every coalesced update into the ring now. The appends leave `pending` and `dirty` untouched and
+   * are bracketed by FLUSHING: a thread that dies anywhere in here leaves either its values in `pending` or the
+   * proof (the ring's published count past FLUSH_BASE) that they reached the ring (CoreChannel.reconcile).
+   */
   flush(): void {
     const writer = this.writer
     const pending = this.pending
@@ -229,14 +253,19 @@ export class CoreRuntime {
     const wireKind = this.wireKind
     const list = this.dirtyList
     const n = this.dirtyCount
+    const control = this.control
+    control.flushStarts(writer.recorded, n)
+    for (let i = 0; i < n; i++) {
+      const id = list[i]!
+      writer.append(id, wireKind[id]!, pending[id]!)
+    }
+    writer.publish() // one publishing store per flush, not per sample
     for (let i = 0; i < n; i++) {
       const id = list[i]!
       dirty[id] = 0
-      const kind = wireKind[id]!
-      writer.append(id, kind, pending[id]!)
-      if (kind !== WireKind.GaugeValue) pending[id] = 0
+      if (wireKind[id] !== WireKind.GaugeValue) pending[id] = 0
     }
-    writer.publish() // one publishing store per flush, not per sample
+    control.flushEnds()
     this.dirtyCount = 0
     this.lastFlushAt = performance.now()
     this.control.flushed(writer.recorded)
@@ -249,6 +278,14 @@ export class CoreRuntime {
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.runtimeMetrics?.close() // a last reading, published by the final flush below
     this.answerFlushRequest()
+  }
+
+  /** @internal The control plane that claimed this thread's buffers gave it a slot and its settings. */
+  attached(slot: number, settings: CoreSettings): void {
+    this.id = slot
+    this.settings = settings
+    // Its runtime metrics start now, with the control plane's interval (their `core` label is rewritten to the slot).
+    if (!this.closed) this.runtimeMetrics ??= startCoreRuntimeMetrics(this)
   }
 
   /** @internal Called by handles every CHECK_EVERY calls. */
@@ -383,20 +420,25 @@ export class CoreRuntime {
     return handle
   }
 
-  /** Grows the coalescing arrays (definition time only, never on the hot path). */
+  /**
+   * Grows the coalescing arrays (definition time only, never on the hot path): the shared buffers grow in place
+   * (the control plane sees the new length) and the fixed-length views are recreated over them.
+   */
   private reserve(ids: number): void {
     if (ids <= this.pending.length) return
     let size = this.pending.length
     while (size < ids) size *= 2
-    const grow = <T extends Float64Array | Uint8Array | Int32Array>(old: T, make: (n: number) => T): T => {
-      const next = make(size)
-      next.set(old)
-      return next
-    }
-    this.pending = grow(this.pending, (n) => new Float64Array(n))
-    this.dirty = grow(this.dirty, (n) => new Uint8Array(n))
-    this.wireKind = grow(this.wireKind, (n) => new Uint8Array(n))
-    this.dirtyList = grow(this.dirtyList, (n) => new Int32Array(n))
+    size = Math.min(size, MAX_COALESCE_IDS)
+    const shared = this.shared
+    shared.pending.grow(size * 8)
+    shared.dirty.grow(size)
+    shared.flushIds.grow(size * 4)
+    this.pending = new Float64Array(shared.pending, 0, size)
+    this.dirty = new Uint8Array(shared.dirty, 0, size)
+    this.dirtyList = new Int32Array(shared.flushIds, 0, size)
+    const wireKind = new Uint8Array(size)
+    wireKind.set(this.wireKind)
+    this.wireKind = wireKind
   }
 }
 

@@ -6,13 +6,20 @@
  * const requests = core.counter("app_requests_total", { help: "Requests handled", labels: { route: "/a" } })
  * requests.inc()
  * ```
- * In a worker spawned by percore's `DataPlane`, `core` attaches itself to the buffers in `workerData` on
- * first use. A host app that spawns its own workers passes `dataPlane.allocateCore()`'s result in
- * `workerData.percore` (then `core` works the same), or calls `attachCore(buffers)` explicitly.
- * Using `core` anywhere else throws a clear error.
+ * `core` works in any thread of the process, on first use:
+ * - in a worker spawned by percore's `DataPlane` (or one given `dataPlane.allocateCore()`'s result as
+ *   `workerData.percore`, or after `attachCore(buffers)`), it uses those buffers;
+ * - anywhere else (a hand-made `new Worker`, a piscina / tinypool / workerpool thread, the main thread) it
+ *   allocates its own buffers and offers them to the control plane on the attach channel (protocol/Attach.ts).
+ *   Handles work at once and never throw: until a control plane claims the buffers, updates coalesce and the
+ *   ring keeps the latest samples. With no control plane after a second, the thread warns once
+ *   (`PERCORE_NO_CONTROL_PLANE`); it attaches when one starts later (a control plane announces itself).
  */
-import { workerData } from "node:worker_threads"
-import { type CoreBuffers, isCoreBuffers } from "../protocol/CoreBuffers.ts"
+import process from "node:process"
+import { threadId, workerData } from "node:worker_threads"
+import { ATTACH_CHANNEL, type AttachMessage, decodeAttachMessage } from "../protocol/Attach.ts"
+import { allocateCoreBuffers, type CoreBuffers, isCoreBuffers } from "../protocol/CoreBuffers.ts"
+import { watchThreads } from "../protocol/ThreadWatch.ts"
 import {
   type Counter,
   type CounterOptions,
@@ -27,7 +34,7 @@ export type { CoreBuffers, CoreSettings } from "../protocol/CoreBuffers.ts"
 export type { Counter, CounterOptions, Gauge, GaugeOptions, Histogram, HistogramOptions, Labels } from "./CoreRuntime.ts"
 
 export interface Core {
-  /** This core's index. */
+  /** This core's index (its `core` label); -1 in a thread that attached itself, until a control plane answered. */
   readonly id: number
   /** True once the control plane asked this core to stop: finish up and return. */
   readonly stopping: boolean
@@ -43,18 +50,53 @@ export interface Core {
 
 let runtime: CoreRuntime | undefined
 
+/** How long a thread waits for a control plane before it warns (once). */
+const WARN_AFTER_MS = 1000
+
 const current = (): CoreRuntime => {
   if (runtime !== undefined) return runtime
+  watchThreads() // report the workers this thread creates (nested workers' liveness)
   const data: unknown = workerData
   const buffers = typeof data === "object" && data !== null && "percore" in data ? data.percore : undefined
-  if (!isCoreBuffers(buffers)) {
-    throw new Error(
-      "percore/core: this thread is not a percore core. Use it inside a worker spawned by percore's DataPlane, " +
-        "or pass dataPlane.allocateCore() to your worker as workerData.percore (or call attachCore)."
-    )
-  }
-  runtime = new CoreRuntime(buffers)
+  runtime = isCoreBuffers(buffers) ? new CoreRuntime(buffers) : attachItself()
   return runtime
+}
+
+/** A thread with no buffers allocates its own and offers them on the attach channel until a control plane claims them. */
+const attachItself = (): CoreRuntime => {
+  const buffers = allocateCoreBuffers(-1)
+  const attaching = new CoreRuntime(buffers)
+  const channel = new BroadcastChannel(ATTACH_CHANNEL)
+  channel.unref() // never keeps the thread alive
+  const hello: AttachMessage = { percore: "hello", thread: threadId, buffers }
+  let warned = false
+  const warning = setTimeout(() => {
+    if (attaching.id >= 0 || warned) return
+    warned = true
+    process.emitWarning(
+      "percore/core: no percore control plane runs in this process; metrics are recorded in this thread and " +
+        "attach when one starts (start it with Percore.layer or startPercore, cores: 0 to spawn none)",
+      { code: "PERCORE_NO_CONTROL_PLANE" }
+    )
+  }, WARN_AFTER_MS)
+  warning.unref()
+  channel.onmessage = (event: MessageEvent) => {
+    const message = decodeAttachMessage(event.data)
+    if (message === undefined) return
+    if (message.percore === "plane" && attaching.id < 0) channel.postMessage(hello)
+    else if (message.percore === "attached" && message.thread === threadId && attaching.id < 0) {
+      clearTimeout(warning)
+      const { flushIntervalMs, maxSeriesPerCore, maxSeriesPerFamily, runtimeMetricsIntervalMs } = message
+      attaching.attached(message.slot, {
+        flushIntervalMs,
+        maxSeriesPerCore,
+        maxSeriesPerFamily,
+        ...(runtimeMetricsIntervalMs === undefined ? {} : { runtimeMetricsIntervalMs })
+      })
+    }
+  }
+  channel.postMessage(hello)
+  return attaching
 }
 
 /** Attaches this thread to a core's buffers explicitly (host-created workers). At most once per thread. */

@@ -4,6 +4,31 @@
  * series. A plain synchronous engine (no Effect): the Drainer and the DataPlane drive it.
  *
  * `drain()` is the ring's one consumer; only the Drainer calls it, one drain at a time.
+ *
+ * ## Nothing lost when a thread ends (`reconcile`)
+ * A core's coalescing state (`pending`, `dirty`, the ids of the flush in progress) lives in shared memory.
+ * Once the core's thread has ended, the control plane drains its ring one last time and adds what the core
+ * coalesced but never published:
+ * - Why the reads are safe (ECMAScript memory model): the plane calls `reconcile` only after the Worker's
+ *   `exit` event, which Node emits after the thread was joined (for a nested worker, after its creator's
+ *   environment terminated and joined it, which happens before the creator's own `exit`). Joining is a
+ *   synchronization: every write of the ended thread happens-before the plane's reads, so they race with
+ *   nothing and see the last value each location got. A thread is terminated only at a V8 interrupt check
+ *   (function entry, loop back edge), never inside a store, so what it left is the state at one point of its
+ *   program order.
+ * - Why nothing is counted twice or missed: a flush (CoreRuntime.flush) stores FLUSH_BASE (its writer's
+ *   RECORDED before it), FLUSH_COUNT n and FLUSHING = 1 before its first append, appends the n ids of `flushIds`
+ *   in that order without touching `pending`, publishes, then resets `pending` / `dirty` and stores FLUSHING = 0.
+ *   So, with FLUSHING = 0, every delta in `pending` is unpublished: the plane adds each non-zero delta and
+ *   applies each dirty gauge. With FLUSHING = 1, the ring's published count (positions the final drain saw plus
+ *   refused records, the same baseline as RECORDED since both start at position 0) says how many of the n
+ *   samples reached the ring, k = published − FLUSH_BASE clamped to [0, n] (an `append` that took the ring's
+ *   slow path may have published a prefix): ids `flushIds[0..k)` are already counted and skipped, every
+ *   other id is counted from `pending` as above. During a flush nothing else changes `pending` (the flush is
+ *   synchronous), and the reset after the publish only clears ids among the k.
+ *   The one inexact case: the ring refused a sample of the interrupted flush (its slot was being read while the
+ *   ring overwrote, already counted in percore_ring_dropped_total); k then counts it as published.
+ * Gauges are idempotent (applying a value the ring already carried changes nothing), so they need only `dirty`.
  */
 import type { DefinitionError } from "../domain/errors.ts"
 import { type GaugeAggregation, MetricKind } from "../domain/MetricKind.ts"
@@ -51,8 +76,9 @@ export class CoreChannel {
     readonly refusedConflict: AggregateSeries
   }
 
-  constructor(buffers: CoreBuffers, aggregate: AggregateState) {
-    this.coreId = buffers.coreId
+  /** `slot`: the core's slot (defaults to the one in its buffers; attached threads get theirs from the plane). */
+  constructor(buffers: CoreBuffers, aggregate: AggregateState, slot: number = buffers.coreId) {
+    this.coreId = slot
     this.buffers = buffers
     this.aggregate = aggregate
     this.reader = TelemetryRing.reader(buffers.ring)
@@ -127,6 +153,41 @@ export class CoreChannel {
     return delivered
   }
 
+  /**
+   * Adds what the ended core coalesced but never published (see the module comment). Call it only after the
+   * core's thread ended and after its last drain; returns the ids it counted.
+   */
+  reconcile(): number {
+    this.readLog()
+    const coalesce = this.buffers.coalesce
+    const ids = Math.min(coalesce.dirty.byteLength, this.targetRole.length, this.targetSeries.length)
+    const pending = new Float64Array(coalesce.pending, 0, ids)
+    const dirty = new Uint8Array(coalesce.dirty, 0, ids)
+    const published = new Uint8Array(ids)
+    const flush = this.control.flushInProgress()
+    if (flush !== undefined) {
+      const flushIds = new Int32Array(coalesce.flushIds, 0, Math.min(flush.count, coalesce.flushIds.byteLength >> 2))
+      const reached = (this.reader.published() - (flush.base >>> 0)) % 4294967296
+      const k = Math.max(0, Math.min(flushIds.length, reached < 0 ? reached + 4294967296 : reached))
+      for (let i = 0; i < k; i++) {
+        const id = flushIds[i]!
+        if (id >= 0 && id < ids) published[id] = 1
+      }
+    }
+    const now = Date.now()
+    let counted = 0
+    for (let id = 0; id < ids; id++) {
+      if (published[id] === 1 || this.targetSeries[id] === undefined) continue
+      const role = this.targetRole[id]!
+      const value = pending[id]!
+      const unpublished = role === WireKind.GaugeValue ? dirty[id] === 1 : value !== 0
+      if (!unpublished) continue
+      this.sink(id, role === REFUSED ? WireKind.CounterDelta : role, value, now)
+      counted++
+    }
+    return counted
+  }
+
   /** Definitions refused since the last call (a conflict with another core, or the global limit). */
   takeRefusals(): ReadonlyArray<DefinitionError> {
     const taken = this.refusals
@@ -164,11 +225,16 @@ export class CoreChannel {
 
   private intern(entry: InternEntry): void {
     // The core validated this already; validate again so a corrupted log cannot corrupt the aggregate.
+    // percore's own per-core series (self and runtime metrics) carry the slot the control plane gave the core (a thread that attached
+    // itself defined them before it had one).
+    const labels = isReservedFamily(entry.name) && Array.isArray(entry.labels)
+      ? entry.labels.map((pair) => (Array.isArray(pair) && pair[0] === "core" ? ["core", String(this.coreId)] as const : pair))
+      : entry.labels
     const definition = validateDefinition({
       name: entry.name,
       kind: entry.kind,
       help: entry.help,
-      labels: entry.labels,
+      labels,
       buckets: entry.buckets
     })
     const layout = seriesLayout(entry.kind, entry.buckets)

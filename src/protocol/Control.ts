@@ -10,6 +10,14 @@
  * - stop: the plane stores STOP = 1 and notifies it, then requests a flush; `core.stopping` reads STOP.
  * - books: after every flush the core stores RECORDED (samples its ring writer recorded, mod 2^32) and bumps
  *   FLUSHES; the plane unwraps RECORDED into a running total.
+ * - claim: a control plane that drains the core's ring (a thread that attached itself) first moves PLANE from 0
+ *   to 1 with `compareExchange`: at most one control plane ever reads a ring.
+ * - flush in progress: before its first append a flush stores FLUSH_BASE (RECORDED before it) and FLUSH_COUNT
+ *   (its samples, ids listed in the shared `flushIds`), then FLUSHING = 1; after `pending` was reset it stores
+ *   FLUSHING = 0. See `CoreChannel.reconcile` for how the plane uses them after the thread ended.
+ * - busy: the plane stores REQUESTED_AT (wall clock) with each request; the core stores ANSWER_LAG when it answers.
+ *   A long lag means the core runs long synchronous tasks: a scrape does not wait for it (DataPlane.flush),
+ *   unless THREAD says the core shares the control plane's thread (then waiting is what lets it answer).
  */
 
 /** Words of the control block, each on its own 64-byte line. */
@@ -24,7 +32,21 @@ export const Control = {
   FLUSHES: 48,
   /** core → control plane: samples the core's ring writer has recorded, mod 2^32 (for the books). */
   RECORDED: 64,
-  WORDS: 80
+  /** control plane → control plane: 1 once a control plane claimed this core (attached threads). */
+  PLANE: 80,
+  /** core: 1 from before a flush's first append until after its `pending` reset. */
+  FLUSHING: 96,
+  /** core: RECORDED (mod 2^32) before the current flush's first append. */
+  FLUSH_BASE: 112,
+  /** core: samples the current flush appends (the first FLUSH_COUNT entries of `flushIds`). */
+  FLUSH_COUNT: 128,
+  /** control plane → core: wall-clock ms (mod 2^32) of the latest flush request. */
+  REQUESTED_AT: 144,
+  /** core → control plane: ms between that request and the core's answer, at its last answer. */
+  ANSWER_LAG: 160,
+  /** core → control plane: the core's `threadId` + 1 (0 until a runtime uses the block). */
+  THREAD: 176,
+  WORDS: 192
 } as const
 
 /** A fresh control block (all words zero). */
@@ -33,8 +55,9 @@ export const allocateControl = (): SharedArrayBuffer => new SharedArrayBuffer(Co
 /** The core's side of the control block. */
 export class CoreControl {
   private readonly words: Int32Array
-  constructor(buffer: SharedArrayBuffer) {
+  constructor(buffer: SharedArrayBuffer, thread?: number) {
     this.words = new Int32Array(buffer)
+    if (thread !== undefined) Atomics.store(this.words, Control.THREAD, thread + 1)
   }
 
   /** True once the control plane asked this core to stop. */
@@ -54,8 +77,24 @@ export class CoreControl {
 
   /** Answers every request up to `request` (the core has flushed since reading it). */
   answerFlush(request: number): void {
+    if (request !== Atomics.load(this.words, Control.FLUSH_DONE)) { // a new request: its lag says how busy the core is
+      const lag = ((Date.now() | 0) - Atomics.load(this.words, Control.REQUESTED_AT)) | 0
+      Atomics.store(this.words, Control.ANSWER_LAG, Math.max(0, lag))
+    }
     Atomics.store(this.words, Control.FLUSH_DONE, request)
     Atomics.notify(this.words, Control.FLUSH_DONE)
+  }
+
+  /** A flush of `count` samples starts; the writer has recorded `recorded` samples so far. */
+  flushStarts(recorded: number, count: number): void {
+    Atomics.store(this.words, Control.FLUSH_BASE, recorded | 0)
+    Atomics.store(this.words, Control.FLUSH_COUNT, count)
+    Atomics.store(this.words, Control.FLUSHING, 1)
+  }
+
+  /** The flush's samples are published and `pending` is reset. */
+  flushEnds(): void {
+    Atomics.store(this.words, Control.FLUSHING, 0)
   }
 
   /** Reports a finished flush and the ring writer's `recorded` count. */
@@ -85,6 +124,7 @@ export class PlaneControl {
 
   /** Asks the core to flush its coalesced updates; returns the request number to wait for. */
   requestFlush(): number {
+    Atomics.store(this.words, Control.REQUESTED_AT, Date.now() | 0)
     const request = Atomics.add(this.words, Control.FLUSH_REQUEST, 1) + 1
     Atomics.notify(this.words, Control.FLUSH_REQUEST)
     return request | 0
@@ -125,6 +165,27 @@ export class PlaneControl {
     this.recordedTotal += (low - this.recordedLow) >>> 0
     this.recordedLow = low
     return this.recordedTotal
+  }
+
+  /** The `threadId` of the thread the core runs on, or -1 while no runtime used the block. */
+  thread(): number {
+    return Atomics.load(this.words, Control.THREAD) - 1
+  }
+
+  /** Milliseconds the core took to answer its last answered flush request. */
+  answerLagMs(): number {
+    return Atomics.load(this.words, Control.ANSWER_LAG)
+  }
+
+  /** Claims the core for this control plane; false if another one claimed it first. */
+  claim(): boolean {
+    return Atomics.compareExchange(this.words, Control.PLANE, 0, 1) === 0
+  }
+
+  /** The flush the core was in when it ended, if any: its RECORDED base (mod 2^32) and sample count. */
+  flushInProgress(): { readonly base: number; readonly count: number } | undefined {
+    if (Atomics.load(this.words, Control.FLUSHING) !== 1) return undefined
+    return { base: Atomics.load(this.words, Control.FLUSH_BASE), count: Atomics.load(this.words, Control.FLUSH_COUNT) }
   }
 
   /** Flushes the core has published (mod 2^32). */

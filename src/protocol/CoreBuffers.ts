@@ -1,7 +1,13 @@
 /**
- * Everything one data-plane core shares with the control plane: its ring, its intern log and a small
- * control block. All three are `SharedArrayBuffer`s inside a plain object, so the whole thing travels
- * in `workerData` (percore's own workers, or workers a host app creates itself).
+ * Everything one data-plane core shares with the control plane: its ring, its intern log, a small control
+ * block and its coalescing state (what handles accumulated since the last flush). All are `SharedArrayBuffer`s
+ * inside a plain object, so the whole thing travels in `workerData` (percore's own workers, workers a host app
+ * creates itself) or over the attach channel (a thread that allocated its own, see Attach.ts).
+ *
+ * The coalescing state is shared so that nothing is lost when a thread ends without flushing (terminated,
+ * stuck, out of memory): after the thread was joined, the control plane reads it (`CoreChannel.reconcile`).
+ * Its buffers are growable; the core uses fixed-length views over them (a length-tracking view costs ~35×
+ * more on the hot path) and recreates them after each `grow()` (definition time only).
  */
 import { TelemetryRing } from "../ring/TelemetryRing.ts"
 import { allocateControl } from "./Control.ts"
@@ -30,8 +36,32 @@ export interface CoreBuffers {
   readonly ring: SharedArrayBuffer
   readonly log: SharedArrayBuffer
   readonly control: SharedArrayBuffer
+  readonly coalesce: CoalesceBuffers
   readonly settings: CoreSettings
 }
+
+/**
+ * Coalescing state, indexed by ring id (growable; the core's views cover `ids` entries):
+ * - `pending` (float64): a delta kind's sum since its last flush, or a gauge's current value;
+ * - `dirty` (uint8): 1 while the id changed since its last flush;
+ * - `flushIds` (int32): the ids the current (or last) flush appends, in ring order (see Control's FLUSHING).
+ */
+export interface CoalesceBuffers {
+  readonly pending: SharedArrayBuffer
+  readonly dirty: SharedArrayBuffer
+  readonly flushIds: SharedArrayBuffer
+}
+
+/** Ring ids a core starts with room for; the coalescing buffers grow (doubling) up to `MAX_COALESCE_IDS`. */
+export const INITIAL_COALESCE_IDS = 1024
+/** Every ring id a core can use (ids are 24-bit). Only address space is reserved for it. */
+export const MAX_COALESCE_IDS = 1 << 24
+
+export const allocateCoalesce = (): CoalesceBuffers => ({
+  pending: new SharedArrayBuffer(INITIAL_COALESCE_IDS * 8, { maxByteLength: MAX_COALESCE_IDS * 8 }),
+  dirty: new SharedArrayBuffer(INITIAL_COALESCE_IDS, { maxByteLength: MAX_COALESCE_IDS }),
+  flushIds: new SharedArrayBuffer(INITIAL_COALESCE_IDS * 4, { maxByteLength: MAX_COALESCE_IDS * 4 })
+})
 
 export interface CoreBufferSizes {
   readonly ringCapacity: number
@@ -50,6 +80,7 @@ export const allocateCoreBuffers = (
   ring: TelemetryRing.allocate(sizes.ringCapacity),
   log: InternLog.allocate(sizes.logBytes),
   control: allocateControl(),
+  coalesce: allocateCoalesce(),
   settings
 })
 
@@ -59,4 +90,8 @@ export const isCoreBuffers = (u: unknown): u is CoreBuffers =>
   "percore" in u && u.percore === 1 &&
   "ring" in u && u.ring instanceof SharedArrayBuffer &&
   "log" in u && u.log instanceof SharedArrayBuffer &&
-  "control" in u && u.control instanceof SharedArrayBuffer
+  "control" in u && u.control instanceof SharedArrayBuffer &&
+  "coalesce" in u && typeof u.coalesce === "object" && u.coalesce !== null &&
+  "pending" in u.coalesce && u.coalesce.pending instanceof SharedArrayBuffer &&
+  "dirty" in u.coalesce && u.coalesce.dirty instanceof SharedArrayBuffer &&
+  "flushIds" in u.coalesce && u.coalesce.flushIds instanceof SharedArrayBuffer

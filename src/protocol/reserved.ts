@@ -19,6 +19,8 @@ export const SelfMetric = {
   ringCapacity: { name: "percore_ring_capacity_samples", help: "Capacity of a core's ring" },
   coreUp: { name: "percore_core_up", help: "1 while a core is running, 0 after it stopped, finished or crashed" },
   coreRestarts: { name: "percore_core_restarts_total", help: "Times a crashed core was restarted" },
+  threadsAttached: { name: "percore_threads_attached_total", help: "Threads that attached themselves to the control plane (any worker, pool thread or the main thread)" },
+  threadsEnded: { name: "percore_threads_ended_total", help: "Attached threads that ended (their slot is free for the next one)" },
   coreCrashes: { name: "percore_core_crashes_total", help: "Times a core threw or its thread died" },
   drainDuration: { name: "percore_drain_duration_seconds", help: "Time one drain of every ring took" },
   series: { name: "percore_series", help: "Series held by the aggregate" },

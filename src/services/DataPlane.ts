@@ -23,13 +23,30 @@
  *
  * Host apps that spawn their own workers use `allocateCore()`: it returns buffers to pass as
  * `workerData.percore`, and the core's ring is drained like any other until `releaseCore()`.
+ *
+ * Any other thread that uses `percore/core` attaches itself (protocol/Attach.ts): the DataPlane announces
+ * itself on the attach channel, claims the buffers a thread offers, gives it the lowest free `core` slot
+ * (spawned cores have 0 … cores − 1; the others share the slots above, so at most the live threads plus the
+ * ones ending right now ever have a label) and drains it like a core. When the thread's creator reports its
+ * end, its ring is drained one last time, what it had not flushed is reconciled, and its slot is free again;
+ * counters of a slot stay monotonic across the threads that use it (same aggregate series).
  */
 import { pathToFileURL } from "node:url"
+import { threadId } from "node:worker_threads"
 import { resolve as resolvePath } from "node:path"
-import { Cause, Config, ConfigProvider, Context, Duration, Effect, Fiber, Layer, Schema } from "effect"
+import { Cause, Config, ConfigProvider, Context, Duration, Effect, Fiber, Layer, Queue, Schedule, Schema } from "effect"
 import { MetricKind, SelfMetric } from "../domain/index.ts"
 import { CoreChannel } from "../engine/CoreChannel.ts"
-import { allocateCoreBuffers, type CoreBuffers, type CoreSettings } from "../protocol/index.ts"
+import {
+  allocateCoreBuffers,
+  ATTACH_CHANNEL,
+  type AttachMessage,
+  type CoreBuffers,
+  type CoreSettings,
+  decodeAttachMessage,
+  PlaneControl,
+  watchThreads
+} from "../protocol/index.ts"
 import {
   type CoreSpawner,
   type CoreThread,
@@ -64,7 +81,21 @@ interface CoreEntry {
   restarts: number
   /** Why a crashed core stays down, once its restarts were given up. */
   downReason?: string
+  /** The flush request of the latest scrape (see `flush`). */
+  lastRequest?: number
+  /** Until when (performance.now()) the core counts as busy: scrapes do not wait for it (see `flush`). */
+  busyUntil?: number
 }
+
+/**
+ * A core that took longer than this to answer its last flush request (or has not answered the previous one yet)
+ * runs long synchronous tasks: a scrape does not wait for it. An idle core answers within the time its thread
+ * takes to wake up; a busy one only when its task ends, and its own timer publishes what it recorded one flush
+ * interval later at most, as soon as its loop turns.
+ */
+export const BUSY_ANSWER_LAG_MS = 5
+/** A core seen busy counts as busy this long (a task that ends just before a scrape does not make it idle). */
+export const BUSY_FOR_MS = 1000
 
 export interface CoreStatus {
   readonly core: number
@@ -143,7 +174,15 @@ export class DataPlane extends Context.Service<DataPlane, {
       const moduleUrl = config.worker === "" ? demoModule : pathToFileURL(resolvePath(config.worker)).href
       const live = new Map<number, CoreEntry>()
       let stopping = false
-      let nextHostCore = Math.max(config.cores, 0)
+
+      // Slots above the spawned cores: host-allocated cores and attached threads, lowest free first.
+      const freeSlots: Array<number> = []
+      let nextSlot = Math.max(config.cores, 0)
+      const takeSlot = (): number => {
+        if (freeSlots.length === 0) return nextSlot++
+        freeSlots.sort((a, b) => a - b)
+        return freeSlots.shift()!
+      }
 
       const selfSeries = (core: number) => ({
         up: aggregate.own(SelfMetric.coreUp.name, MetricKind.Gauge, SelfMetric.coreUp.help, { core: String(core) }),
@@ -190,8 +229,9 @@ export class DataPlane extends Context.Service<DataPlane, {
             worker.on("exit", (code: number) => resume(Effect.succeed({ finished, error, code, loadFailure })))
           })
           self.up.value = 0
-          // The core flushed before it ended (or was terminated): take everything it published.
-          yield* drainer.retire(channel)
+          // `exit` comes after the thread was joined: take everything it published, and what it coalesced but had
+          // not flushed (terminated, stuck, out of memory).
+          yield* drainer.retire(channel, true)
           if (outcome.finished || (stopping && outcome.error === undefined && outcome.loadFailure === undefined)) {
             entry.state = outcome.finished ? "finished" : "stopped"
             firstLoad({ loaded: true })
@@ -296,7 +336,14 @@ export class DataPlane extends Context.Service<DataPlane, {
             for (const [, e] of stuck) void e.worker?.terminate()
             yield* allEnded
           }
-          // Host-created cores: one last drain of what they published.
+          // Host-created cores and attached threads still running: they flush when their loop turns (bounded
+          // wait), then one last drain of what they published.
+          // (Real time, as the cores': the wait does not depend on the Effect clock.)
+          const waitMs = Math.min(Duration.toMillis(Duration.fromInputUnsafe(config.stopGrace)), 1000)
+          const running = [...live.values()].flatMap((e) => (e.worker === undefined && e.state === "up" && e.channel !== undefined ? [e.channel] : []))
+          if (running.length > 0) {
+            yield* Effect.promise(() => Promise.all(running.map((channel) => channel.control.waitForFlush(channel.requestFlush(), waitMs))))
+          }
           for (const { channel, worker } of live.values()) {
             if (worker === undefined && channel !== undefined) yield* drainer.retire(channel)
           }
@@ -312,29 +359,45 @@ export class DataPlane extends Context.Service<DataPlane, {
       })
 
       // Waits on each core's FLUSH_DONE word (the core notifies it), raced against an Effect timeout; a core that
-      // ends meanwhile stops counting (its final flush is taken by its last drain).
+      // ends meanwhile stops counting (its final flush is taken by its last drain). A scrape never waits on a busy
+      // core (see BUSY_ANSWER_LAG_MS; the core measures its own answer lag): it is asked to flush and its answer
+      // reaches a later drain. So a core that just turned busy costs one scrape the full wait, and an idle core
+      // (the usual case) is always waited for.
       const flush = Effect.fnUntraced(function*(timeout: Duration.Input) {
+        const timeoutMs = Duration.toMillis(Duration.fromInputUnsafe(timeout))
         const waits = [...live.values()].flatMap((entry) => {
           const channel = entry.channel
           if (entry.state !== "up" || channel === undefined) return []
+          const asked = performance.now()
+          const lagging = (entry.lastRequest !== undefined && !channel.flushed(entry.lastRequest)) ||
+            channel.control.answerLagMs() > BUSY_ANSWER_LAG_MS
+          // A core on this very thread answers while the scrape waits (it cannot be inside a task meanwhile).
+          if (lagging && channel.control.thread() !== threadId) {
+            entry.busyUntil = asked + BUSY_FOR_MS
+          }
           const request = channel.requestFlush()
+          entry.lastRequest = request
+          const limit = entry.busyUntil !== undefined && asked < entry.busyUntil ? 0 : timeoutMs
           return [
             Effect.gen(function*() {
               while (!channel.flushed(request) && entry.state === "up" && entry.channel === channel) {
+                const left = limit - (performance.now() - asked)
+                if (left <= 0) break
                 // Short waits so that a core that ended (it never answers) is noticed; a flush wakes it at once.
-                yield* Effect.promise(() => channel.control.waitForFlush(request, 50))
+                yield* Effect.promise(() => channel.control.waitForFlush(request, Math.min(left, 50)))
               }
+              return channel.flushed(request) || entry.state !== "up" || entry.channel !== channel
             })
           ]
         })
-        const done = yield* Effect.all(waits, { concurrency: "unbounded", discard: true }).pipe(
+        const done = yield* Effect.all(waits, { concurrency: "unbounded" }).pipe(
           Effect.timeoutOption(Duration.fromInputUnsafe(timeout))
         )
-        return done._tag === "Some"
+        return done._tag === "Some" && done.value.every((answered) => answered)
       })
 
       const allocateCore = Effect.fnUntraced(function*() {
-        const core = nextHostCore++
+        const core = takeSlot()
         const buffers = allocateCoreBuffers(core, sizes, settings)
         const channel = new CoreChannel(buffers, aggregate)
         selfSeries(core).up.value = 1
@@ -349,8 +412,81 @@ export class DataPlane extends Context.Service<DataPlane, {
         entry.state = "finished"
         selfSeries(buffers.coreId).up.value = 0
         live.delete(buffers.coreId)
-        yield* drainer.retire(entry.channel)
+        yield* drainer.retire(entry.channel, true)
+        freeSlots.push(buffers.coreId)
       })
+
+      // ── Threads that attach themselves (protocol/Attach.ts) ──
+      interface AttachedThread {
+        readonly slot: number
+        readonly channel: CoreChannel
+      }
+      const attached = new Map<number, AttachedThread>()
+      /** Creator of each thread a watcher reported (for nested workers: they end with their creator). */
+      const creatorOf = new Map<number, number>()
+      /** Threads reported ended before their offer arrived (messages of different threads are not ordered). */
+      const endedBeforeHello = new Set<number>()
+      const threadsAttached = aggregate.own(SelfMetric.threadsAttached.name, MetricKind.Counter, SelfMetric.threadsAttached.help, {})
+      const threadsEnded = aggregate.own(SelfMetric.threadsEnded.name, MetricKind.Counter, SelfMetric.threadsEnded.help, {})
+      const attachChannel = new BroadcastChannel(ATTACH_CHANNEL)
+      attachChannel.unref()
+      const inbox = yield* Queue.unbounded<AttachMessage>()
+      attachChannel.onmessage = (event: MessageEvent) => {
+        const message = decodeAttachMessage(event.data)
+        if (message !== undefined && message.percore !== "plane" && message.percore !== "attached") Queue.offerUnsafe(inbox, message)
+      }
+
+      const attach = Effect.fnUntraced(function*(thread: number, buffers: CoreBuffers) {
+        if (stopping || attached.has(thread) || !new PlaneControl(buffers.control).claim()) return
+        const slot = takeSlot()
+        const channel = new CoreChannel(buffers, aggregate, slot)
+        attached.set(thread, { slot, channel })
+        live.set(slot, { state: "up", channel, worker: undefined, restarts: 0 })
+        selfSeries(slot).up.value = 1
+        threadsAttached.value++
+        yield* drainer.register(channel)
+        attachChannel.postMessage({ percore: "attached", thread, slot, ...settings } satisfies AttachMessage)
+        if (endedBeforeHello.delete(thread)) yield* threadEnded(thread)
+      })
+
+      // The thread was joined (its creator saw `exit`): last drain, reconcile, free the slot; its own workers
+      // were terminated and joined with it.
+      const threadEnded = (thread: number): Effect.Effect<void> =>
+        Effect.gen(function*() {
+          const entry = attached.get(thread)
+          if (entry !== undefined) {
+            attached.delete(thread)
+            selfSeries(entry.slot).up.value = 0
+            live.delete(entry.slot)
+            yield* drainer.retire(entry.channel, true)
+            freeSlots.push(entry.slot)
+            threadsEnded.value++
+          } else if (creatorOf.has(thread)) {
+            endedBeforeHello.add(thread)
+            if (endedBeforeHello.size > 4096) endedBeforeHello.delete(endedBeforeHello.values().next().value!)
+          }
+          creatorOf.delete(thread)
+          for (const [child, creator] of creatorOf) {
+            if (creator === thread) yield* threadEnded(child)
+          }
+        })
+
+      const handle = (message: AttachMessage): Effect.Effect<void> => {
+        switch (message.percore) {
+          case "hello":
+            return attach(message.thread, message.buffers)
+          case "spawned":
+            return Effect.sync(() => void creatorOf.set(message.thread, message.creator))
+          case "ended":
+            return threadEnded(message.thread)
+          default:
+            return Effect.void
+        }
+      }
+      yield* Queue.take(inbox).pipe(Effect.flatMap(handle), Effect.forever, Effect.forkScoped)
+      watchThreads()
+      attachChannel.postMessage({ percore: "plane" } satisfies AttachMessage) // threads that wait re-offer their buffers
+      yield* Effect.addFinalizer(() => Effect.sync(() => attachChannel.close()))
 
       return DataPlane.of({
         loaded,

@@ -69,8 +69,11 @@ export class Drainer extends Context.Service<Drainer, {
   readonly drainNow: Effect.Effect<DrainReport>
   /** Starts draining a core's channel (scheduled and on wake-up). */
   readonly register: (channel: CoreChannel) => Effect.Effect<void>
-  /** Drains a channel one last time and stops draining it (its core ended). */
-  readonly retire: (channel: CoreChannel) => Effect.Effect<void>
+  /**
+   * Drains a channel one last time and stops draining it. `threadEnded`: its thread is known to have ended
+   * (joined), so what it coalesced but never published is added too (`CoreChannel.reconcile`).
+   */
+  readonly retire: (channel: CoreChannel, threadEnded?: boolean) => Effect.Effect<void>
   /** The channels being drained. */
   readonly channels: () => ReadonlyArray<CoreChannel>
   /** Drains completed since the layer started. */
@@ -131,10 +134,11 @@ export class Drainer extends Context.Service<Drainer, {
         channels.set(channel, fiber)
       })
 
-      const retire = Effect.fnUntraced(function*(channel: CoreChannel) {
+      const retire = Effect.fnUntraced(function*(channel: CoreChannel, threadEnded = false) {
         const fiber = channels.get(channel)
         yield* permit.withPermit(Effect.sync(() => {
           channel.drain()
+          if (threadEnded) channel.reconcile()
           channels.delete(channel)
         }))
         if (fiber !== undefined) yield* Fiber.interrupt(fiber)
