@@ -84,6 +84,8 @@ export class AggregateFamily implements Family {
   readonly definition: SeriesDefinition
   readonly aggregate: GaugeAggregation | undefined
   readonly byKey = new Map<string, AggregateSeries>()
+  /** The name is the definition's family name (`x_total_total` → `x_total`): the renderer strips nothing. */
+  readonly exactName = true
   constructor(definition: SeriesDefinition, aggregate: GaugeAggregation | undefined) {
     this.definition = definition
     this.aggregate = aggregate

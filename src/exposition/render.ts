@@ -120,7 +120,7 @@ const buildFamilyState = (family: Family): FamilyState => {
   if (!metricNamePattern.test(given)) fail(`invalid metric name ${JSON.stringify(given)}`)
   if (given.startsWith("__")) fail(`metric name ${given} is reserved (starts with __)`)
   // A counter named `_total` alone keeps that name as its family (an empty family name is not a name).
-  const stripped = kind === KIND_COUNTER ? counterFamilyName(given) : given
+  const stripped = kind === KIND_COUNTER && family.exactName !== true ? counterFamilyName(given) : given
   const name = stripped === "" ? given : stripped
   const help = family.help
   let textBounds = noBounds

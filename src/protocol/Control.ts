@@ -10,7 +10,26 @@
  * - stop: the plane stores STOP = 1 and notifies it, then requests a flush; `core.stopping` reads STOP.
  * - books: after every flush the core stores RECORDED (samples its ring writer recorded, mod 2^32) and bumps
  *   FLUSHES; the plane unwraps RECORDED into a running total.
+ * - refusals: the core adds 1 to INVALID + reason for each sample it refuses and to REFUSED + scope for each
+ *   definition it refuses, at once; the plane unwraps them (mod 2^32) at every drain. They live here, not in the
+ *   ring, so a ring that overflows cannot drop them: the books stay exact exactly when they matter.
  */
+
+/** Why a core refused a sample: the offset of its word after `Control.INVALID`, and its `reason` label. */
+export const InvalidReason = {
+  NegativeIncrement: 0,
+  NonFiniteIncrement: 1,
+  NonFiniteObservation: 2,
+  /** A string (or anything else) where a number belongs: `inc("5")` would concatenate in the coalescing array. */
+  NonNumber: 3
+} as const
+export type InvalidReason = typeof InvalidReason[keyof typeof InvalidReason]
+export const invalidReasonLabels = ["negative_increment", "non_finite_increment", "non_finite_observation", "non_number"] as const
+
+/** Which of its own limits made a core refuse a definition: the offset after `Control.REFUSED`, and its `scope` label. */
+export const RefusalScope = { Family: 0, Core: 1 } as const
+export type RefusalScope = typeof RefusalScope[keyof typeof RefusalScope]
+export const refusalScopeLabels = ["family", "core"] as const
 
 /** Words of the control block, each on its own 64-byte line. */
 export const Control = {
@@ -24,7 +43,11 @@ export const Control = {
   FLUSHES: 48,
   /** core → control plane: samples the core's ring writer has recorded, mod 2^32 (for the books). */
   RECORDED: 64,
-  WORDS: 80
+  /** core → control plane: samples refused per `InvalidReason` (4 words, mod 2^32). */
+  INVALID: 80,
+  /** core → control plane: definitions refused per `RefusalScope` (2 words, mod 2^32). */
+  REFUSED: 84,
+  WORDS: 96
 } as const
 
 /** A fresh control block (all words zero). */
@@ -64,6 +87,16 @@ export class CoreControl {
     Atomics.add(this.words, Control.FLUSHES, 1)
   }
 
+  /** Counts one refused sample (never dropped, unlike a ring sample). */
+  countInvalid(reason: InvalidReason): void {
+    Atomics.add(this.words, Control.INVALID + reason, 1)
+  }
+
+  /** Counts one refused definition. */
+  countRefused(scope: RefusalScope): void {
+    Atomics.add(this.words, Control.REFUSED + scope, 1)
+  }
+
   /**
    * Resolves when FLUSH_REQUEST moves away from `seen` (read with `latestRequest`), or after `timeoutMs`.
    * `Atomics.waitAsync` does not keep the event loop alive on its own.
@@ -79,6 +112,7 @@ export class PlaneControl {
   private readonly words: Int32Array
   private recordedLow = 0
   private recordedTotal = 0
+  private readonly countedLow = new Int32Array(Control.WORDS)
   constructor(buffer: SharedArrayBuffer) {
     this.words = new Int32Array(buffer)
   }
@@ -125,6 +159,23 @@ export class PlaneControl {
     this.recordedTotal += (low - this.recordedLow) >>> 0
     this.recordedLow = low
     return this.recordedTotal
+  }
+
+  /** Refused samples with this reason since the last call (unwrapped mod 2^32). */
+  newInvalid(reason: InvalidReason): number {
+    return this.newCount(Control.INVALID + reason)
+  }
+
+  /** Definitions the core refused in this scope since the last call. */
+  newRefused(scope: RefusalScope): number {
+    return this.newCount(Control.REFUSED + scope)
+  }
+
+  private newCount(word: number): number {
+    const now = Atomics.load(this.words, word)
+    const added = (now - this.countedLow[word]!) >>> 0
+    this.countedLow[word] = now
+    return added
   }
 
   /** Flushes the core has published (mod 2^32). */

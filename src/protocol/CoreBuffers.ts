@@ -3,11 +3,13 @@
  * control block. All three are `SharedArrayBuffer`s inside a plain object, so the whole thing travels
  * in `workerData` (percore's own workers, or workers a host app creates itself).
  */
+import { defaultSizeLimits, type SizeLimits } from "../domain/series.ts"
 import { TelemetryRing } from "../ring/TelemetryRing.ts"
 import { allocateControl } from "./Control.ts"
 import { InternLog } from "./InternLog.ts"
 
-export interface CoreSettings {
+/** What a core needs to know of percore's settings; the size caps are checked when a series is defined. */
+export interface CoreSettings extends SizeLimits {
   /** Coalesced updates are published at least this often while the core records or its event loop turns. */
   readonly flushIntervalMs: number
   /** Series this core may define in all (self-metrics included). */
@@ -19,7 +21,8 @@ export interface CoreSettings {
 export const defaultCoreSettings: CoreSettings = {
   flushIntervalMs: 10,
   maxSeriesPerCore: 10_000,
-  maxSeriesPerFamily: 2_000
+  maxSeriesPerFamily: 2_000,
+  ...defaultSizeLimits
 }
 
 export interface CoreBuffers {

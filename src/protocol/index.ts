@@ -13,7 +13,16 @@ export {
   defaultCoreSettings,
   isCoreBuffers
 } from "./CoreBuffers.ts"
-export { allocateControl, Control, CoreControl, PlaneControl } from "./Control.ts"
+export {
+  allocateControl,
+  Control,
+  CoreControl,
+  InvalidReason,
+  invalidReasonLabels,
+  PlaneControl,
+  RefusalScope,
+  refusalScopeLabels
+} from "./Control.ts"
 export { type InternEntry, InternLog, InternLogFull, InternLogReader, InternLogWriter } from "./InternLog.ts"
 export { SELF_PREFIX, SelfMetric } from "./reserved.ts"
 export { bucketIndex, seriesLayout, WireKind } from "./wire.ts"

@@ -92,7 +92,12 @@ export class DataPlane extends Context.Service<DataPlane, {
       const settings: CoreSettings = {
         flushIntervalMs: Math.max(1, Duration.toMillis(config.flushInterval)),
         maxSeriesPerCore: config.maxSeriesPerCore,
-        maxSeriesPerFamily: config.maxSeriesPerFamily
+        maxSeriesPerFamily: config.maxSeriesPerFamily,
+        maxNameBytes: config.maxNameBytes,
+        maxLabelValueBytes: config.maxLabelValueBytes,
+        maxLabelsBytes: config.maxLabelsBytes,
+        maxHelpBytes: config.maxHelpBytes,
+        maxHistogramBuckets: config.maxHistogramBuckets
       }
       const sizes = { ringCapacity: config.ringCapacity, logBytes: config.internLogBytes }
       const moduleUrl = config.worker === "" ? demoModule : pathToFileURL(resolvePath(config.worker)).href
