@@ -5,7 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { httpGet, startPercore, waitFor } from "./support/e2e.ts"
+import { httpGet, query, startPercore, startPrometheus, targets, waitFor } from "./support/e2e.ts"
 
 const worker = "test/fixtures/hardening-core.ts"
 
@@ -59,6 +59,28 @@ describe("hardening (real process)", () => {
       assert.strictEqual(sample(page, "string_hist_count"), "1")
       assert.strictEqual(sample(page, "string_hist_sum"), "2")
       assert.strictEqual(sample(page, `percore_invalid_samples_total{core="0",reason="non_number"}`), "6")
+    }))
+
+  it.live("a histogram that saw a negative observation has no _sum in OpenMetrics 1.0, and keeps it in text 0.0.4", () =>
+    Effect.gen(function*() {
+      const { base, page, port } = yield* startHardened()
+      assert.strictEqual(sample(page, "negative_hist_sum"), "-4.5")
+      const om = (yield* httpGet(`${base}/metrics`, { accept: "application/openmetrics-text;version=1.0.0" })).body
+      assert.isTrue(om.endsWith("# EOF\n"))
+      assert.strictEqual(sample(om, "negative_hist_count"), "2", om)
+      assert.isUndefined(sample(om, "negative_hist_sum"), "OpenMetrics 1.0: no sum for a histogram with negative observations")
+      assert.strictEqual(sample(om, "string_hist_sum"), "2", "histograms without negative observations keep their sum")
+      // Prometheus asks for OpenMetrics first and parses the page with its OpenMetrics parser.
+      const prometheus = yield* startPrometheus(`127.0.0.1:${port}`)
+      const count = yield* waitFor(
+        "Prometheus to scrape the histogram",
+        Effect.map(query(prometheus, "negative_hist_count"), (v) => v[0]?.value),
+        { timeoutMs: 30_000, watch: [prometheus.child] }
+      )
+      assert.strictEqual(count, "2")
+      const [target] = yield* targets(prometheus)
+      assert.strictEqual(target?.health, "up", target?.lastError)
+      assert.deepStrictEqual(yield* query(prometheus, "negative_hist_sum"), [], "no sum was exposed to Prometheus")
     }))
 
   it.live("refusals are counted exactly while the ring overflows, and logged as a few lines with counts", () =>

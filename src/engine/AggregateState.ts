@@ -26,6 +26,8 @@ export class AggregateSeries implements Series {
   bucketCounts?: Float64Array
   sum = 0
   count = 0
+  /** Histograms: set once a flush's sum went down (OpenMetrics then exposes no `_sum`). */
+  negativeObservations = false
   constructor(labels: ReadonlyArray<LabelPair>, buckets: number | undefined) {
     this.labels = labels
     if (buckets !== undefined) this.bucketCounts = new Float64Array(buckets + 1)

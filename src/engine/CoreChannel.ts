@@ -126,6 +126,8 @@ export class CoreChannel {
         }
         case WireKind.SumDelta:
           series.sum += value
+          // Observations are coalesced per flush: a flush whose sum went down held a negative observation.
+          if (value < 0) series.negativeObservations = true
           break
         default:
           series.value++ // a refused series: counted in percore_invalid_samples_total

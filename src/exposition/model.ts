@@ -41,6 +41,11 @@ export interface Series {
   bucketCounts?: Float64Array
   /** Histogram / summary sum of observations. */
   sum: number
+  /**
+   * Histogram: true once the series saw a negative observation. OpenMetrics 1.0 then exposes no `_sum` (it would
+   * not be a counter); neither does it when the family has a negative bound or the sum is negative.
+   */
+  negativeObservations?: boolean
   /** Summary count of observations (histograms derive `_count` from `bucketCounts` when present). */
   count: number
   /** Summary: one value per family quantile, in the same order. */

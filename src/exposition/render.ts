@@ -45,6 +45,8 @@ interface FamilyState {
   readonly textBounds: FamilyBounds
   readonly openMetricsBounds: FamilyBounds
   readonly boundName: string
+  /** Histogram with a negative bound: OpenMetrics exposes no `_sum` for its series. */
+  readonly negativeBound: boolean
 }
 
 interface FamilyBounds {
@@ -126,6 +128,7 @@ const buildFamilyState = (family: Family): FamilyState => {
   let textBounds = noBounds
   let openMetricsBounds = noBounds
   let boundName = ""
+  let negativeBound = false
   let textHeader: Uint8Array
   let openMetricsHeader: Uint8Array
   let sampleName = name
@@ -145,6 +148,7 @@ const buildFamilyState = (family: Family): FamilyState => {
     case KIND_HISTOGRAM: {
       const buckets = family.buckets ?? []
       checkBounds(name, buckets, "buckets")
+      negativeBound = buckets.length > 0 && buckets[0]! < 0
       boundName = "le"
       textBounds = familyBounds(boundName, [...buckets.map(formatGoFloat), "+Inf"])
       openMetricsBounds = familyBounds(boundName, [...buckets.map(formatCanonicalFloat), "+Inf"])
@@ -173,7 +177,8 @@ const buildFamilyState = (family: Family): FamilyState => {
     openMetricsHeader,
     textBounds,
     openMetricsBounds,
-    boundName
+    boundName,
+    negativeBound
   }
 }
 
@@ -244,7 +249,7 @@ const boundedRoom = (state: SeriesState, bounds: FamilyBounds): number =>
   bounds.parts.length * (state.prefix.length + bounds.longest + MAX_NUMBER_LINE) + state.sum.length + state.count.length +
   2 * MAX_NUMBER_LINE
 
-const writeHistogram = (w: ByteWriter, state: SeriesState, bounds: FamilyBounds, series: Series): void => {
+const writeHistogram = (w: ByteWriter, state: SeriesState, bounds: FamilyBounds, series: Series, withSum: boolean): void => {
   const lead = state.prefix
   const parts = bounds.parts
   const n = parts.length
@@ -271,7 +276,7 @@ const writeHistogram = (w: ByteWriter, state: SeriesState, bounds: FamilyBounds,
   }
   pos = putBytes(buf, putBytes(buf, pos, lead), parts[n - 1]!)
   pos = putNumberLine(buf, pos, acc)
-  pos = putNumberLine(buf, putBytes(buf, pos, state.sum), series.sum)
+  if (withSum) pos = putNumberLine(buf, putBytes(buf, pos, state.sum), series.sum)
   w.pos = putNumberLine(buf, putBytes(buf, pos, state.count), acc)
 }
 
@@ -295,7 +300,9 @@ const writeSeries = (w: ByteWriter, family: FamilyState, series: Series, openMet
   const state = seriesState(family, series)
   const kind = family.kind
   if (kind === KIND_HISTOGRAM) {
-    writeHistogram(w, state, openMetrics ? family.openMetricsBounds : family.textBounds, series)
+    // OpenMetrics 1.0: a histogram with negative observations (or bounds) exposes no sum; text 0.0.4 always does.
+    const withSum = !openMetrics || !(family.negativeBound || series.negativeObservations === true || series.sum < 0)
+    writeHistogram(w, state, openMetrics ? family.openMetricsBounds : family.textBounds, series, withSum)
   } else if (kind === KIND_SUMMARY) {
     writeSummary(w, state, openMetrics ? family.openMetricsBounds : family.textBounds, series)
   } else {
