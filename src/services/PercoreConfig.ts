@@ -181,10 +181,11 @@ const flag: Value<boolean, boolean> = {
 }
 
 const secret: Value<Redacted.Redacted<string>, string | Redacted.Redacted<string>> = {
-  fromString: (raw) => raw === "" ? Result.fail("a non-empty value (unset it to turn this off)") : Result.succeed(Redacted.make(raw)),
+  // Blank counts as empty: a credential of spaces looks set but can never be presented (headers are trimmed).
+  fromString: (raw) => raw.trim() === "" ? Result.fail("a non-empty value (unset it to turn this off)") : Result.succeed(Redacted.make(raw)),
   fromOption: (input) => {
     const value = Redacted.isRedacted(input) ? input : Redacted.make(input)
-    return Redacted.value(value) === "" ? Result.fail("a non-empty value (leave it out to turn this off)") : Result.succeed(value)
+    return Redacted.value(value).trim() === "" ? Result.fail("a non-empty value (leave it out to turn this off)") : Result.succeed(value)
   }
 }
 
