@@ -47,6 +47,15 @@ describe("hardening (real process)", () => {
       assert.notInclude(page, "many_buckets")
     }))
 
+  it.live("families of two cores that would render one sample name: the control plane refuses the later one, scrapes stay valid", () =>
+    Effect.gen(function*() {
+      const { page } = yield* startHardened({ HARDEN_MODE: "cross", PERCORE_CORES: "2" })
+      const kept = [sample(page, "cross_total"), sample(page, "cross_total_total")].filter((v) => v !== undefined)
+      assert.deepStrictEqual(kept, ["1"], page)
+      const conflicts = ["0", "1"].map((core) => Number(sample(page, `percore_series_refused_total{core="${core}",scope="conflict"}`)))
+      assert.strictEqual(conflicts[0]! + conflicts[1]!, 1)
+    }))
+
   it.live("counters keep the name given; non-numbers are invalid samples, counted and dropped", () =>
     Effect.gen(function*() {
       const { page } = yield* startHardened()

@@ -16,7 +16,7 @@
 import { type DefinitionError, SeriesLimitExceeded } from "../domain/errors.ts"
 import { type GaugeAggregation, MetricKind } from "../domain/MetricKind.ts"
 import { counterFamilyName } from "../domain/names.ts"
-import { findFamilyConflict, type LabelPair, type SeriesDefinition, seriesKey, validateDefinition } from "../domain/series.ts"
+import { familySampleNames, findFamilyConflict, findSampleClash, type LabelPair, type SeriesDefinition, seriesKey, validateDefinition } from "../domain/series.ts"
 import type { Family, FamilyType, Series } from "../exposition/model.ts"
 import { bucketIndex } from "../protocol/wire.ts"
 
@@ -111,6 +111,8 @@ export interface Resolved {
 
 export class AggregateState {
   readonly families = new Map<string, AggregateFamily>()
+  /** Every sample name the families render, so two cores cannot define families that render one name. */
+  private readonly samples = new Map<string, SeriesDefinition>()
   private userSeries = 0
   private allSeries = 0
   readonly limits: AggregateLimits
@@ -149,8 +151,11 @@ export class AggregateState {
       return new SeriesLimitExceeded({ metric: definition.name, scope: "global", limit: this.limits.maxSeries })
     }
     if (family === undefined) {
+      const clash = findSampleClash(this.samples, definition)
+      if (clash !== undefined) return clash
       family = new AggregateFamily(definition, aggregate)
       this.families.set(definition.name, family)
+      for (const sample of familySampleNames(definition)) this.samples.set(sample, definition)
     }
     const series = definition.kind === MetricKind.Gauge
       ? new GaugeSeries(labels, aggregate ?? "sum")
