@@ -15,7 +15,7 @@ const { moduleUrl } = (workerData as { percoreWorker: { moduleUrl: string } }).p
 
 process.on("uncaughtExceptionMonitor", () => closeCore())
 
-void core.id // attach now: the core's self-metric series are defined before any user code runs
+void core.id // attach now: the core answers flush requests before any user code runs
 
 const loaded: unknown = await import(moduleUrl.startsWith("file:") ? moduleUrl : pathToFileURL(moduleUrl).href)
 const main = typeof loaded === "object" && loaded !== null && "default" in loaded ? loaded.default : undefined

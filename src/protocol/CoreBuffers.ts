@@ -12,7 +12,7 @@ import { InternLog } from "./InternLog.ts"
 export interface CoreSettings extends SizeLimits {
   /** Coalesced updates are published at least this often while the core records or its event loop turns. */
   readonly flushIntervalMs: number
-  /** Series this core may define in all (self-metrics included). */
+  /** Series this core may define in all. */
   readonly maxSeriesPerCore: number
   /** Series this core may define in one family. */
   readonly maxSeriesPerFamily: number
