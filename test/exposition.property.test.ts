@@ -130,7 +130,9 @@ describe("property: random registries", () => {
       assert.strictEqual(om.indexOf("# EOF"), om.length - 6)
       const samplesOf = (s: string) => s.split("\n").filter((l) => l !== "" && !l.startsWith("#"))
       const omLines = samplesOf(om)
-      const textLines = samplesOf(textOut)
+      // OpenMetrics leaves out the `_sum` of histograms with negative observations or bounds (checked exactly against
+      // the reference renderer above); every other line is the same.
+      const textLines = samplesOf(textOut).filter((line) => !(line.includes("_sum") && !omLines.includes(line)))
       assert.strictEqual(omLines.length, textLines.length)
       omLines.forEach((line, i) => {
         const other = textLines[i]!

@@ -5,9 +5,10 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Redacted } from "effect"
+import { spawn } from "node:child_process"
 import { connect } from "node:net"
 import { makeAuthenticator } from "../src/http/guard.ts"
-import { startPercore } from "./support/e2e.ts"
+import { repoRoot, startPercore } from "./support/e2e.ts"
 
 
 /** The real service (`src/main.ts`, one core unless `env` says otherwise), ready, stopped with the scope. */
@@ -72,6 +73,50 @@ describe("the guard's authenticator", () => {
     assert.isFalse(basicOnly.check("Bearer s3cret"))
     assert.isTrue(basicOnly.check(basic("ops:pa:ss")))
   })
+})
+
+/** Runs the real service with `env`; resolves with its exit code and output once it exits (or after 60 s). */
+const runToExit = (env: Record<string, string>) =>
+  new Promise<{ readonly code: number | null; readonly output: string }>((resolve) => {
+    const child = spawn(process.execPath, ["src/main.ts"], {
+      cwd: repoRoot,
+      env: { ...process.env, PERCORE_CORES: "0", PERCORE_HOST: "127.0.0.1", PERCORE_PORT: "0", ...env },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let output = ""
+    child.stdout.on("data", (d: Buffer) => (output += d.toString("utf8")))
+    child.stderr.on("data", (d: Buffer) => (output += d.toString("utf8")))
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
+    child.on("exit", (code) => {
+      clearTimeout(timer)
+      resolve({ code, output: output.trim() })
+    })
+  })
+
+describe("settings that cannot work stop the real service at start", () => {
+  it.live("half-set, empty or blank credentials and impossible limits: exit 1 with one line naming the variable", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [Record<string, string>, string]> = [
+        [{ PERCORE_AUTH_USER: "admin" }, "PERCORE_AUTH_USER is set but PERCORE_AUTH_PASSWORD is not"],
+        [{ PERCORE_AUTH_PASSWORD: "pa:ss" }, "PERCORE_AUTH_PASSWORD is set but PERCORE_AUTH_USER is not"],
+        [{ PERCORE_AUTH_USER: "admin", PERCORE_AUTH_PASSWORD: "" }, "PERCORE_AUTH_PASSWORD is set but empty"],
+        [{ PERCORE_AUTH_TOKEN: "" }, "PERCORE_AUTH_TOKEN is set but empty"],
+        [{ PERCORE_AUTH_TOKEN: "   " }, "PERCORE_AUTH_TOKEN: expected a non-empty value"],
+        [{ PERCORE_INTERN_LOG_BYTES: "256" }, "PERCORE_INTERN_LOG_BYTES: expected at least 1024 bytes"],
+        [{ PERCORE_MAX_PAGE_BYTES: "1000" }, "PERCORE_MAX_PAGE_BYTES: expected a number of bytes from 65536"],
+        [{ PERCORE_MAX_HISTOGRAM_BUCKETS: "0" }, "PERCORE_MAX_HISTOGRAM_BUCKETS: expected a number of buckets from 1"],
+        [{ PERCORE_MAX_LABEL_VALUE_BYTES: "10" }, "PERCORE_MAX_LABEL_VALUE_BYTES: expected a number of bytes from 64"],
+        [{ PERCORE_SEND_STALL_TIMEOUT: "0s" }, "PERCORE_SEND_STALL_TIMEOUT: expected"]
+      ]
+      const results = yield* Effect.forEach(cases, ([env]) => Effect.promise(() => runToExit(env)), { concurrency: 3 })
+      cases.forEach(([env, message], i) => {
+        const { code, output } = results[i]!
+        assert.strictEqual(code, 1, `${JSON.stringify(env)}: ${output}`)
+        assert.include(output, message, JSON.stringify(env))
+        assert.strictEqual(output.split("\n").length, 1, output)
+        assert.notInclude(output, "serving")
+      })
+    }), 180_000)
 })
 
 describe("HTTP security and limits (real process)", () => {

@@ -22,9 +22,17 @@
  * the series' first sample can be flushed, so the control plane always knows a sample's series.
  */
 // Modules, not the domain's barrel: the barrel also holds the control plane's Schemas, and cores load no Effect.
-import { type DefinitionError, InvalidMetricName, SeriesLimitExceeded } from "../domain/errors.ts"
+import { type DefinitionError, InvalidLabelName, InvalidMetricName, SeriesLimitExceeded } from "../domain/errors.ts"
 import { type GaugeAggregation, MetricKind } from "../domain/MetricKind.ts"
-import { findFamilyConflict, type SeriesDefinition, seriesKey, validateDefinition } from "../domain/series.ts"
+import {
+  familySampleNames,
+  findFamilyConflict,
+  findSampleClash,
+  findSizeProblem,
+  type SeriesDefinition,
+  seriesKey,
+  validateDefinition
+} from "../domain/series.ts"
 import {
   bucketIndex,
   CoreControl,
@@ -36,8 +44,9 @@ import {
   InternLogFull,
   InternLogWriter,
   isReservedFamily,
+  InvalidReason,
+  RefusalScope,
   SELF_PREFIX,
-  SelfMetric,
   seriesLayout,
   WireKind
 } from "../protocol/index.ts"
@@ -67,13 +76,8 @@ export interface HistogramOptions {
   readonly buckets?: ReadonlyArray<number>
 }
 
-/** Why a sample was refused on the core. */
-export const InvalidReason = {
-  NegativeIncrement: 0,
-  NonFiniteIncrement: 1,
-  NonFiniteObservation: 2
-} as const
-const invalidReasonLabels = ["negative_increment", "non_finite_increment", "non_finite_observation"] as const
+/** Why a sample was refused on the core (counted in the control block, see `Control`). */
+export { InvalidReason } from "../protocol/index.ts"
 
 interface FamilyState {
   readonly definition: SeriesDefinition
@@ -91,8 +95,8 @@ export class Counter {
   }
   inc(amount = 1): void {
     const rt = this.runtime
-    if (!(amount >= 0 && amount !== Infinity)) {
-      rt.refuse(amount < 0 ? InvalidReason.NegativeIncrement : InvalidReason.NonFiniteIncrement)
+    if (typeof amount !== "number" || !(amount >= 0 && amount !== Infinity)) {
+      rt.refuse(typeof amount !== "number" ? InvalidReason.NonNumber : amount < 0 ? InvalidReason.NegativeIncrement : InvalidReason.NonFiniteIncrement)
       return
     }
     rt.pending[this.id] = rt.pending[this.id]! + amount
@@ -111,17 +115,20 @@ export class Gauge {
   }
   set(value: number): void {
     const rt = this.runtime
+    if (typeof value !== "number") return rt.refuse(InvalidReason.NonNumber)
     rt.pending[this.id] = value
     if (rt.dirty[this.id] === 0) rt.markDirty(this.id)
     if (--rt.budget === 0) rt.checkpoint()
   }
   inc(amount = 1): void {
     const rt = this.runtime
+    if (typeof amount !== "number") return rt.refuse(InvalidReason.NonNumber)
     rt.pending[this.id] = rt.pending[this.id]! + amount
     if (rt.dirty[this.id] === 0) rt.markDirty(this.id)
     if (--rt.budget === 0) rt.checkpoint()
   }
   dec(amount = 1): void {
+    if (typeof amount !== "number") return this.runtime.refuse(InvalidReason.NonNumber)
     this.inc(-amount)
   }
 }
@@ -141,8 +148,8 @@ export class Histogram {
   }
   observe(value: number): void {
     const rt = this.runtime
-    if (!(value - value === 0)) { // false for NaN and ±Infinity (and non-numbers)
-      rt.refuse(InvalidReason.NonFiniteObservation)
+    if (typeof value !== "number" || !(value - value === 0)) { // false for NaN and ±Infinity
+      rt.refuse(typeof value !== "number" ? InvalidReason.NonNumber : InvalidReason.NonFiniteObservation)
       return
     }
     const id = this.id + bucketIndex(this.bounds, value)
@@ -188,9 +195,9 @@ export class CoreRuntime {
   private stopFlushed = false
   private readonly families = new Map<string, FamilyState>()
   private readonly handles = new Map<string, Counter | Gauge | Histogram>()
+  /** Every sample name the families defined here render, so a family can never render another's. */
+  private readonly samples = new Map<string, SeriesDefinition>()
   private seriesCount = 0
-  private readonly invalidCounters: Array<Counter> = []
-  private readonly refusedCounters = new Map<string, Counter>()
   /** The pending flush timer, armed when a series changes and none is pending. */
   private timer: ReturnType<typeof setTimeout> | undefined
   private closed = false
@@ -210,13 +217,6 @@ export class CoreRuntime {
     this.log = new InternLogWriter(buffers.log)
     this.control = new CoreControl(buffers.control, threadId)
     this.lastFlushAt = performance.now()
-    const core = String(this.id)
-    for (const reason of invalidReasonLabels) {
-      this.invalidCounters.push(this.defineSelf(SelfMetric.invalidSamples, { core, reason }))
-    }
-    for (const scope of ["family", "core"] as const) {
-      this.refusedCounters.set(scope, this.defineSelf(SelfMetric.seriesRefused, { core, scope }))
-    }
     this.runtimeMetrics = startCoreRuntimeMetrics(this)
     this.startListening()
   }
@@ -307,9 +307,9 @@ export class CoreRuntime {
     this.dirtyList[this.dirtyCount++] = id
   }
 
-  /** @internal A sample was invalid: count it (on this core's own counter), never throw. */
-  refuse(reason: number): void {
-    this.invalidCounters[reason]?.inc()
+  /** @internal A sample was invalid: count it in the control block (exact even when the ring overflows), never throw. */
+  refuse(reason: InvalidReason): void {
+    this.control.countInvalid(reason)
   }
 
   private answerFlushRequest(): void {
@@ -343,11 +343,6 @@ export class CoreRuntime {
     }
   }
 
-  private defineSelf(metric: { readonly name: string; readonly help: string }, labels: Labels): Counter {
-    const handle = this.define({ name: metric.name, kind: MetricKind.Counter, help: metric.help, labels }, undefined, true)
-    return handle as Counter
-  }
-
   /** @internal Defines one of percore's own series (runtime metrics): reserved names allowed, not counted against limits. */
   defineOwn(input: OwnDefinition, aggregate: GaugeAggregation | undefined): Counter | Gauge | Histogram {
     return this.define(input, aggregate, true)
@@ -366,6 +361,11 @@ export class CoreRuntime {
         : "the name is reserved for percore's runtime metrics"
       throw new InvalidMetricName({ name: input.name, reason })
     }
+    if (aggregate === "perCore" && definition.labels.some(([label]) => label === "core")) {
+      throw new InvalidLabelName({ metric: definition.name, label: "core", reason: "label name \"core\" is reserved on perCore gauges: percore adds it" })
+    }
+    const tooLarge = findSizeProblem(input.name, definition, this.settings)
+    if (tooLarge !== undefined) throw tooLarge
     const key = seriesKey(definition)
     const existingHandle = this.handles.get(key)
     const family = this.families.get(definition.name)
@@ -373,18 +373,19 @@ export class CoreRuntime {
       const conflict = findFamilyConflict(family.definition, family.aggregate, definition, aggregate)
       if (conflict !== undefined) throw conflict
       if (existingHandle !== undefined) return existingHandle
+    } else {
+      const clash = findSampleClash(this.samples, definition)
+      if (clash !== undefined) throw clash
     }
     const layout = seriesLayout(definition.kind, definition.buckets)
     const components = layout.components
-    if (!internal) {
-      if (family !== undefined && family.series >= this.settings.maxSeriesPerFamily) {
-        this.refusedCounters.get("family")?.inc()
-        throw new SeriesLimitExceeded({ metric: definition.name, scope: "family", limit: this.settings.maxSeriesPerFamily })
-      }
-      if (this.seriesCount >= this.settings.maxSeriesPerCore || this.nextId + components - 1 > MAX_METRIC_ID) {
-        this.refusedCounters.get("core")?.inc()
-        throw new SeriesLimitExceeded({ metric: definition.name, scope: "core", limit: this.settings.maxSeriesPerCore })
-      }
+    if (!internal && family !== undefined && family.series >= this.settings.maxSeriesPerFamily) {
+      this.control.countRefused(RefusalScope.Family)
+      throw new SeriesLimitExceeded({ metric: definition.name, scope: "family", limit: this.settings.maxSeriesPerFamily })
+    }
+    if ((!internal && this.seriesCount >= this.settings.maxSeriesPerCore) || this.nextId + components - 1 > MAX_METRIC_ID) {
+      this.control.countRefused(RefusalScope.Core)
+      throw new SeriesLimitExceeded({ metric: definition.name, scope: "core", limit: this.settings.maxSeriesPerCore })
     }
     const id = this.nextId
     const entry: InternEntry = {
@@ -400,7 +401,7 @@ export class CoreRuntime {
       this.log.append(entry) // published before any sample of this series can be flushed
     } catch (e) {
       if (e instanceof InternLogFull) {
-        this.refusedCounters.get("core")?.inc()
+        this.control.countRefused(RefusalScope.Core)
         throw new SeriesLimitExceeded({ metric: definition.name, scope: "core", limit: this.seriesCount })
       }
       throw e
@@ -413,8 +414,10 @@ export class CoreRuntime {
       : definition.kind === MetricKind.Gauge
       ? new Gauge(this, id)
       : new Histogram(this, id, definition.buckets!)
-    if (family === undefined) this.families.set(definition.name, { definition, aggregate, series: 1 })
-    else family.series++
+    if (family === undefined) {
+      this.families.set(definition.name, { definition, aggregate, series: 1 })
+      for (const sample of familySampleNames(definition)) this.samples.set(sample, definition)
+    } else family.series++
     if (!internal) this.seriesCount++
     this.handles.set(key, handle)
     return handle

@@ -86,13 +86,7 @@ const attachItself = (): CoreRuntime => {
     if (message.percore === "plane" && attaching.id < 0) channel.postMessage(hello)
     else if (message.percore === "attached" && message.thread === threadId && attaching.id < 0) {
       clearTimeout(warning)
-      const { flushIntervalMs, maxSeriesPerCore, maxSeriesPerFamily, runtimeMetricsIntervalMs } = message
-      attaching.attached(message.slot, {
-        flushIntervalMs,
-        maxSeriesPerCore,
-        maxSeriesPerFamily,
-        ...(runtimeMetricsIntervalMs === undefined ? {} : { runtimeMetricsIntervalMs })
-      })
+      attaching.attached(message.slot, message.settings)
     }
   }
   channel.postMessage(hello)

@@ -18,7 +18,7 @@ const { moduleUrl } = (workerData as { percoreWorker: { moduleUrl: string } }).p
 
 process.on("uncaughtExceptionMonitor", () => closeCore())
 
-void core.id // attach now: the core's self-metric series are defined before any user code runs
+void core.id // attach now: the core answers flush requests before any user code runs
 
 /** The core module's default export, or why there is none to run. */
 const loadMain = async (): Promise<{ readonly main: (c: typeof core) => unknown } | { readonly reason: string }> => {

@@ -72,7 +72,8 @@ export class InvalidBuckets extends Error {
   }
 }
 
-export type DefinitionField = "kind" | "help" | "buckets" | "labelNames"
+/** `samples`: the two families' sample names collide (e.g. counter `x` and counter `x_total_total` both render `x_total`). */
+export type DefinitionField = "kind" | "help" | "buckets" | "labelNames" | "samples"
 
 export class ConflictingDefinition extends Error {
   static {
@@ -110,12 +111,46 @@ export class SeriesLimitExceeded extends Error {
   }
 }
 
+/** What a size cap measures: bytes of UTF-8 text, or (for `buckets`) bounds of one histogram. */
+export type SizeLimited = "metricName" | "labelValue" | "labels" | "help" | "buckets"
+
+const sizeLimitedText: Record<SizeLimited, string> = {
+  metricName: "metric name bytes",
+  labelValue: "label value bytes",
+  labels: "label bytes (names and values) of one series",
+  help: "help text bytes",
+  buckets: "buckets of one histogram"
+}
+
+/**
+ * A definition over one of the size caps (`PERCORE_MAX_*`). The caps bound what one series can cost a scrape:
+ * every bucket line repeats the series' labels, so an unbounded label or bucket count multiplies into the page.
+ */
+export class DefinitionTooLarge extends Error {
+  static {
+    this.prototype.name = "DefinitionTooLarge"
+  }
+  readonly _tag = "DefinitionTooLarge" as const
+  readonly metric: string
+  readonly what: SizeLimited
+  readonly size: number
+  readonly limit: number
+  constructor(fields: { readonly metric: string; readonly what: SizeLimited; readonly size: number; readonly limit: number }) {
+    super(`definition of metric ${q(fields.metric)} too large: ${fields.size} ${sizeLimitedText[fields.what]}, the limit is ${fields.limit}`)
+    this.metric = fields.metric
+    this.what = fields.what
+    this.size = fields.size
+    this.limit = fields.limit
+  }
+}
+
 export type DefinitionError =
   | InvalidMetricName
   | InvalidLabelName
   | InvalidBuckets
   | ConflictingDefinition
   | SeriesLimitExceeded
+  | DefinitionTooLarge
 
 /** Synchronous guard, for code that gets `T | DefinitionError` back. */
 export const isDefinitionError = (u: unknown): u is DefinitionError =>
@@ -123,4 +158,5 @@ export const isDefinitionError = (u: unknown): u is DefinitionError =>
   u instanceof InvalidLabelName ||
   u instanceof InvalidBuckets ||
   u instanceof ConflictingDefinition ||
-  u instanceof SeriesLimitExceeded
+  u instanceof SeriesLimitExceeded ||
+  u instanceof DefinitionTooLarge

@@ -1,5 +1,6 @@
 export {
   ConflictingDefinition,
+  DefinitionTooLarge,
   InvalidBuckets,
   InvalidLabelName,
   InvalidMetricName,

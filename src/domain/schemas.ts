@@ -33,10 +33,12 @@ export type LabelName = typeof LabelName.Type
 
 export const InvalidBucketsReason = Schema.Literals(["empty", "unsorted", "duplicated", "non-finite"])
 export type InvalidBucketsReason = Errors.InvalidBucketsReason
-export const DefinitionField = Schema.Literals(["kind", "help", "buckets", "labelNames"])
+export const DefinitionField = Schema.Literals(["kind", "help", "buckets", "labelNames", "samples"])
 export type DefinitionField = Errors.DefinitionField
 export const LimitScope = Schema.Literals(["family", "core", "global"])
 export type LimitScope = Errors.LimitScope
+export const SizeLimited = Schema.Literals(["metricName", "labelValue", "labels", "help", "buckets"])
+export type SizeLimited = Errors.SizeLimited
 
 /** An error class from its tagged plain-data form (`_tag` + fields), and back to it. */
 const revive = <F extends Schema.Top, E extends Error>(
@@ -84,6 +86,11 @@ export const DefinitionError = Schema.Union([
     Schema.Struct({ _tag: Schema.tag("SeriesLimitExceeded"), metric: Schema.String, scope: LimitScope, limit: Schema.Number }),
     Errors.SeriesLimitExceeded,
     (e) => ({ _tag: e._tag, metric: e.metric, scope: e.scope, limit: e.limit })
+  ),
+  revive(
+    Schema.Struct({ _tag: Schema.tag("DefinitionTooLarge"), metric: Schema.String, what: SizeLimited, size: Schema.Number, limit: Schema.Number }),
+    Errors.DefinitionTooLarge,
+    (e) => ({ _tag: e._tag, metric: e.metric, what: e.what, size: e.size, limit: e.limit })
   )
 ])
 export type DefinitionError = Errors.DefinitionError

@@ -9,12 +9,13 @@ import {
   ConflictingDefinition,
   type DefinitionError,
   type DefinitionField,
+  DefinitionTooLarge,
   InvalidBuckets,
   InvalidLabelName,
   InvalidMetricName
 } from "./errors.ts"
 import { type GaugeAggregation, MetricKind, metricKindName } from "./MetricKind.ts"
-import { familyBaseName, labelNameProblem } from "./names.ts"
+import { familyBaseName, labelNameProblem, sampleNames } from "./names.ts"
 
 export type LabelPair = readonly [name: string, value: string]
 
@@ -171,3 +172,87 @@ export const findFamilyConflict = (
       existing: `gauge(aggregate: ${existingAggregate})`,
       requested: `gauge(aggregate: ${requestedAggregate})`
     }))
+
+/**
+ * Caps on what one series definition may cost a scrape (each bucket line repeats the series' labels). Defaults
+ * follow what Prometheus' remote storages accept by default (Cortex / Mimir: label names 1024 bytes, label values
+ * 2048 bytes, metadata such as help 1024 bytes); bucket counts and label bytes per series are far beyond what
+ * client libraries use (tens of buckets, a few short labels) yet bound a series' page to about a megabyte.
+ */
+export interface SizeLimits {
+  /** Bytes of a metric name (as given, counters with `_total`). */
+  readonly maxNameBytes: number
+  /** Bytes of one label value (UTF-8). */
+  readonly maxLabelValueBytes: number
+  /** Bytes of a series' label names and values together (UTF-8). */
+  readonly maxLabelsBytes: number
+  /** Bytes of a help text (UTF-8). */
+  readonly maxHelpBytes: number
+  /** Finite bounds of one histogram (the implied `+Inf` not counted). */
+  readonly maxHistogramBuckets: number
+}
+
+export const defaultSizeLimits: SizeLimits = {
+  maxNameBytes: 1024,
+  maxLabelValueBytes: 2048,
+  maxLabelsBytes: 8192,
+  maxHelpBytes: 1024,
+  maxHistogramBuckets: 256
+}
+
+/** UTF-8 length of a well-formed string, without encoding it (a surrogate pair is 2 + 2). */
+export const utf8Length = (s: string): number => {
+  let bytes = 0
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    bytes += c < 0x80 ? 1 : c < 0x800 || (c >= 0xd800 && c <= 0xdfff) ? 2 : 3
+  }
+  return bytes
+}
+
+/** The first size cap `definition` (named `given` by its user) exceeds, or `undefined`. */
+export const findSizeProblem = (given: string, definition: SeriesDefinition, limits: SizeLimits): DefinitionTooLarge | undefined => {
+  const metric = definition.name
+  const over = (what: DefinitionTooLarge["what"], size: number, limit: number) =>
+    size > limit ? new DefinitionTooLarge({ metric, what, size, limit }) : undefined
+  const name = over("metricName", given.length, limits.maxNameBytes)
+  if (name !== undefined) return name
+  const help = over("help", utf8Length(definition.help), limits.maxHelpBytes)
+  if (help !== undefined) return help
+  let labels = 0
+  for (const [label, value] of definition.labels) {
+    const valueBytes = utf8Length(value)
+    const tooLong = over("labelValue", valueBytes, limits.maxLabelValueBytes)
+    if (tooLong !== undefined) return tooLong
+    labels += label.length + valueBytes
+  }
+  return over("labels", labels, limits.maxLabelsBytes) ??
+    over("buckets", definition.buckets?.length ?? 0, limits.maxHistogramBuckets)
+}
+
+/**
+ * The name another family already occupies that `definition`'s family would render too (counter `x` renders
+ * `x_total`, the family name of counter `x_total_total`), as a `ConflictingDefinition`. `occupied` maps every
+ * sample name of the families defined so far to their definition.
+ */
+export const findSampleClash = (
+  occupied: ReadonlyMap<string, SeriesDefinition>,
+  definition: SeriesDefinition
+): ConflictingDefinition | undefined => {
+  for (const sample of familySampleNames(definition)) {
+    const other = occupied.get(sample)
+    if (other !== undefined && other.name !== definition.name) {
+      return new ConflictingDefinition({
+        metric: definition.name,
+        field: "samples",
+        existing: `${metricKindName(other.kind)} family ${JSON.stringify(other.name)} renders ${JSON.stringify(sample)}`,
+        requested: `${metricKindName(definition.kind)} family ${JSON.stringify(definition.name)}, which renders it too,`
+      })
+    }
+  }
+  return undefined
+}
+
+/** Every sample name `definition`'s family renders (see `sampleNames`). */
+export const familySampleNames = (definition: SeriesDefinition): ReadonlyArray<string> =>
+  sampleNames(definition.name, definition.kind === MetricKind.Counter ? "counter" : definition.kind === MetricKind.Gauge ? "gauge" : "histogram")

@@ -16,7 +16,7 @@
 import { type DefinitionError, SeriesLimitExceeded } from "../domain/errors.ts"
 import { type GaugeAggregation, MetricKind } from "../domain/MetricKind.ts"
 import { counterFamilyName } from "../domain/names.ts"
-import { findFamilyConflict, type LabelPair, type SeriesDefinition, seriesKey, validateDefinition } from "../domain/series.ts"
+import { familySampleNames, findFamilyConflict, findSampleClash, type LabelPair, type SeriesDefinition, seriesKey, validateDefinition } from "../domain/series.ts"
 import type { Family, FamilyType, Series } from "../exposition/model.ts"
 import { bucketIndex } from "../protocol/wire.ts"
 
@@ -26,6 +26,8 @@ export class AggregateSeries implements Series {
   bucketCounts?: Float64Array
   sum = 0
   count = 0
+  /** Histograms: set once a flush's sum went down (OpenMetrics then exposes no `_sum`). */
+  negativeObservations = false
   constructor(labels: ReadonlyArray<LabelPair>, buckets: number | undefined) {
     this.labels = labels
     if (buckets !== undefined) this.bucketCounts = new Float64Array(buckets + 1)
@@ -84,6 +86,8 @@ export class AggregateFamily implements Family {
   readonly definition: SeriesDefinition
   readonly aggregate: GaugeAggregation | undefined
   readonly byKey = new Map<string, AggregateSeries>()
+  /** The name is the definition's family name (`x_total_total` → `x_total`): the renderer strips nothing. */
+  readonly exactName = true
   constructor(definition: SeriesDefinition, aggregate: GaugeAggregation | undefined) {
     this.definition = definition
     this.aggregate = aggregate
@@ -107,6 +111,8 @@ export interface Resolved {
 
 export class AggregateState {
   readonly families = new Map<string, AggregateFamily>()
+  /** Every sample name the families render, so two cores cannot define families that render one name. */
+  private readonly samples = new Map<string, SeriesDefinition>()
   private userSeries = 0
   private allSeries = 0
   readonly limits: AggregateLimits
@@ -145,8 +151,11 @@ export class AggregateState {
       return new SeriesLimitExceeded({ metric: definition.name, scope: "global", limit: this.limits.maxSeries })
     }
     if (family === undefined) {
+      const clash = findSampleClash(this.samples, definition)
+      if (clash !== undefined) return clash
       family = new AggregateFamily(definition, aggregate)
       this.families.set(definition.name, family)
+      for (const sample of familySampleNames(definition)) this.samples.set(sample, definition)
     }
     const series = definition.kind === MetricKind.Gauge
       ? new GaugeSeries(labels, aggregate ?? "sum")

@@ -32,13 +32,18 @@
  */
 import type { DefinitionError } from "../domain/errors.ts"
 import { type GaugeAggregation, MetricKind } from "../domain/MetricKind.ts"
-import { validateDefinition } from "../domain/series.ts"
+import { counterSampleName } from "../domain/names.ts"
+import { findSizeProblem, validateDefinition } from "../domain/series.ts"
 import {
   type CoreBuffers,
   type InternEntry,
+  type InvalidReason,
+  type RefusalScope,
   InternLogReader,
+  invalidReasonLabels,
   isReservedFamily,
   PlaneControl,
+  refusalScopeLabels,
   SelfMetric,
   seriesLayout,
   WireKind
@@ -48,6 +53,15 @@ import type { AggregateSeries, AggregateState, GaugeSeries } from "./AggregateSt
 
 /** A ring id's role is the wire kind its samples must carry; refused series accept any kind. */
 const REFUSED = 255
+
+/** Refusals are logged at most once per this interval per core and reason, with their count. */
+export const REFUSAL_LOG_INTERVAL_MS = 10_000
+
+interface PendingRefusals {
+  count: number
+  /** The first refusal's own words (names the series), for the log line. */
+  readonly example: string
+}
 
 export class CoreChannel {
   readonly coreId: number
@@ -65,6 +79,9 @@ export class CoreChannel {
   private reportedRecorded = 0
   /** Definitions the control plane refused since the last call of `takeRefusals` (for logging). */
   private refusals: Array<DefinitionError> = []
+  /** Refusals not logged yet, by reason; `lastRefusalLog` is when the last lines were given out. */
+  private readonly unlogged = new Map<string, PendingRefusals>()
+  private lastRefusalLog = Number.NEGATIVE_INFINITY
   private readonly self: {
     readonly recorded: AggregateSeries
     readonly delivered: AggregateSeries
@@ -74,6 +91,9 @@ export class CoreChannel {
     readonly unknownSamples: AggregateSeries
     readonly refusedGlobal: AggregateSeries
     readonly refusedConflict: AggregateSeries
+    /** Counted by the core in the control block, by `InvalidReason` and by `RefusalScope`. */
+    readonly invalid: ReadonlyArray<AggregateSeries>
+    readonly refusedOnCore: ReadonlyArray<AggregateSeries>
   }
 
   /** `slot`: the core's slot (defaults to the one in its buffers; attached threads get theirs from the plane). */
@@ -96,7 +116,9 @@ export class CoreChannel {
       refusedSamples: counter(SelfMetric.invalidSamples, { reason: "refused_series" }),
       unknownSamples: counter(SelfMetric.invalidSamples, { reason: "unknown_series" }),
       refusedGlobal: counter(SelfMetric.seriesRefused, { scope: "global" }),
-      refusedConflict: counter(SelfMetric.seriesRefused, { scope: "conflict" })
+      refusedConflict: counter(SelfMetric.seriesRefused, { scope: "conflict" }),
+      invalid: invalidReasonLabels.map((reason) => counter(SelfMetric.invalidSamples, { reason })),
+      refusedOnCore: refusalScopeLabels.map((scope) => counter(SelfMetric.seriesRefused, { scope }))
     }
     gauge(SelfMetric.ringCapacity).value = this.reader.size
     const coreId = this.coreId
@@ -130,6 +152,8 @@ export class CoreChannel {
         }
         case WireKind.SumDelta:
           series.sum += value
+          // Observations are coalesced per flush: a flush whose sum went down held a negative observation.
+          if (value < 0) series.negativeObservations = true
           break
         default:
           series.value++ // a refused series: counted in percore_invalid_samples_total
@@ -150,6 +174,7 @@ export class CoreChannel {
     this.self.dropped.value += reader.dropped - this.reportedDropped
     this.reportedDropped = reader.dropped
     if (reader.lastBacklog > this.self.highWater.value) this.self.highWater.value = reader.lastBacklog
+    this.readRefusalWords()
     return delivered
   }
 
@@ -186,6 +211,46 @@ export class CoreChannel {
       counted++
     }
     return counted
+  }
+
+  /** The core's own refusal counts, from the control block (where a ring overflow cannot drop them). */
+  private readRefusalWords(): void {
+    const control = this.control
+    for (let reason = 0; reason < this.self.invalid.length; reason++) {
+      this.self.invalid[reason]!.value += control.newInvalid(reason as InvalidReason)
+    }
+    for (let scope = 0; scope < this.self.refusedOnCore.length; scope++) {
+      const added = control.newRefused(scope as RefusalScope)
+      if (added === 0) continue
+      this.self.refusedOnCore[scope]!.value += added
+      this.noteRefusals(`the core's ${refusalScopeLabels[scope]} series limit`, added, "")
+    }
+  }
+
+  private noteRefusals(reason: string, count: number, example: string): void {
+    const pending = this.unlogged.get(reason)
+    if (pending === undefined) this.unlogged.set(reason, { count, example })
+    else pending.count += count
+  }
+
+  /**
+   * Log lines for the refusals since the last lines (by the core or the control plane), one per reason with its
+   * count, at most once per `REFUSAL_LOG_INTERVAL_MS`; none in between. A burst of thousands of refusals is
+   * a few lines, while the counters (`percore_series_refused_total`) stay exact.
+   */
+  refusalLog(nowMs: number): ReadonlyArray<string> {
+    for (const error of this.takeRefusals()) {
+      this.noteRefusals(error._tag === "SeriesLimitExceeded" ? "the global series limit" : "a conflicting definition", 1, error.message)
+    }
+    if (this.unlogged.size === 0 || nowMs - this.lastRefusalLog < REFUSAL_LOG_INTERVAL_MS) return []
+    this.lastRefusalLog = nowMs
+    const lines: Array<string> = []
+    for (const [reason, { count, example }] of this.unlogged) {
+      const first = example === "" ? "" : ` (first: ${example})`
+      lines.push(`percore: core ${this.coreId}: ${count} series definition(s) refused by ${reason}${first}`)
+    }
+    this.unlogged.clear()
+    return lines
   }
 
   /** Definitions refused since the last call (a conflict with another core, or the global limit). */
@@ -231,7 +296,8 @@ export class CoreChannel {
       ? entry.labels.map((pair) => (Array.isArray(pair) && pair[0] === "core" ? ["core", String(this.coreId)] as const : pair))
       : entry.labels
     const definition = validateDefinition({
-      name: entry.name,
+      // The log holds family names: a counter family `x_total` is the counter the user named `x_total_total`.
+      name: entry.kind === MetricKind.Counter ? counterSampleName(entry.name) : entry.name,
       kind: entry.kind,
       help: entry.help,
       labels,
@@ -249,6 +315,10 @@ export class CoreChannel {
       for (let i = 0; i < components; i++) target(entry.id + i, series, REFUSED, 0)
     }
     if (definition instanceof Error) return refuse(this.self.refusedSamples)
+    // Cores check the size caps at definition; a log written by other means must not get past them either.
+    if (!isReservedFamily(definition.name) && findSizeProblem(definition.name, definition, this.buffers.settings) !== undefined) {
+      return refuse(this.self.refusedSamples)
+    }
     const aggregate: GaugeAggregation | undefined = entry.kind === MetricKind.Gauge ? entry.aggregate ?? "sum" : undefined
     const resolved = this.aggregate.resolve(definition, aggregate, this.coreId, isReservedFamily(definition.name))
     if (resolved instanceof Error) {

@@ -14,6 +14,11 @@ export type FamilyType = "counter" | "gauge" | "histogram" | "summary" | "unknow
 export interface Family {
   /** Family name `[a-zA-Z_:][a-zA-Z0-9_:]*`; for counters without the `_total` suffix (one is stripped if given). */
   readonly name: string
+  /**
+   * Counters: `name` is already the family name, so nothing is stripped (counter `x_total_total` is family
+   * `x_total`, sample `x_total_total`). The Aggregate's families set it; without it one `_total` is stripped.
+   */
+  readonly exactName?: boolean
   /** Free text; escaped by the renderer. An empty help prints no HELP line. */
   readonly help: string
   readonly type: FamilyType
@@ -36,6 +41,11 @@ export interface Series {
   bucketCounts?: Float64Array
   /** Histogram / summary sum of observations. */
   sum: number
+  /**
+   * Histogram: true once the series saw a negative observation. OpenMetrics 1.0 then exposes no `_sum` (it would
+   * not be a counter); neither does it when the family has a negative bound or the sum is negative.
+   */
+  negativeObservations?: boolean
   /** Summary count of observations (histograms derive `_count` from `bucketCounts` when present). */
   count: number
   /** Summary: one value per family quantile, in the same order. */

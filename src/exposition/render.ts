@@ -23,6 +23,31 @@ export class ExpositionError extends Error {
   override readonly name = "ExpositionError"
 }
 
+/** Thrown by `renderSteps` once the page has grown past its `maxBytes`: the render stops there. */
+export class PageLimitExceeded extends Error {
+  static {
+    this.prototype.name = "PageLimitExceeded"
+  }
+  readonly _tag = "PageLimitExceeded" as const
+  /** Bytes rendered when the render stopped (more than `limit`; the whole page would be larger still). */
+  readonly rendered: number
+  readonly limit: number
+  constructor(fields: { readonly rendered: number; readonly limit: number }) {
+    super(`the page passed ${fields.limit} bytes (${fields.rendered} rendered when it stopped)`)
+    this.rendered = fields.rendered
+    this.limit = fields.limit
+  }
+}
+
+export interface RenderLimits {
+  /** The render throws `PageLimitExceeded` once the page passes this many bytes (checked after each series). */
+  readonly maxBytes: number
+  /** `renderSteps` yields after each stretch of about this many bytes (checked after each series). */
+  readonly stepBytes: number
+}
+
+const unlimited: RenderLimits = { maxBytes: Infinity, stepBytes: Infinity }
+
 const KIND_COUNTER = 0
 const KIND_GAUGE = 1
 const KIND_HISTOGRAM = 2
@@ -45,6 +70,8 @@ interface FamilyState {
   readonly textBounds: FamilyBounds
   readonly openMetricsBounds: FamilyBounds
   readonly boundName: string
+  /** Histogram with a negative bound: OpenMetrics exposes no `_sum` for its series. */
+  readonly negativeBound: boolean
 }
 
 interface FamilyBounds {
@@ -120,12 +147,13 @@ const buildFamilyState = (family: Family): FamilyState => {
   if (!metricNamePattern.test(given)) fail(`invalid metric name ${JSON.stringify(given)}`)
   if (given.startsWith("__")) fail(`metric name ${given} is reserved (starts with __)`)
   // A counter named `_total` alone keeps that name as its family (an empty family name is not a name).
-  const stripped = kind === KIND_COUNTER ? counterFamilyName(given) : given
+  const stripped = kind === KIND_COUNTER && family.exactName !== true ? counterFamilyName(given) : given
   const name = stripped === "" ? given : stripped
   const help = family.help
   let textBounds = noBounds
   let openMetricsBounds = noBounds
   let boundName = ""
+  let negativeBound = false
   let textHeader: Uint8Array
   let openMetricsHeader: Uint8Array
   let sampleName = name
@@ -145,6 +173,7 @@ const buildFamilyState = (family: Family): FamilyState => {
     case KIND_HISTOGRAM: {
       const buckets = family.buckets ?? []
       checkBounds(name, buckets, "buckets")
+      negativeBound = buckets.length > 0 && buckets[0]! < 0
       boundName = "le"
       textBounds = familyBounds(boundName, [...buckets.map(formatGoFloat), "+Inf"])
       openMetricsBounds = familyBounds(boundName, [...buckets.map(formatCanonicalFloat), "+Inf"])
@@ -173,7 +202,8 @@ const buildFamilyState = (family: Family): FamilyState => {
     openMetricsHeader,
     textBounds,
     openMetricsBounds,
-    boundName
+    boundName,
+    negativeBound
   }
 }
 
@@ -244,7 +274,7 @@ const boundedRoom = (state: SeriesState, bounds: FamilyBounds): number =>
   bounds.parts.length * (state.prefix.length + bounds.longest + MAX_NUMBER_LINE) + state.sum.length + state.count.length +
   2 * MAX_NUMBER_LINE
 
-const writeHistogram = (w: ByteWriter, state: SeriesState, bounds: FamilyBounds, series: Series): void => {
+const writeHistogram = (w: ByteWriter, state: SeriesState, bounds: FamilyBounds, series: Series, withSum: boolean): void => {
   const lead = state.prefix
   const parts = bounds.parts
   const n = parts.length
@@ -271,7 +301,7 @@ const writeHistogram = (w: ByteWriter, state: SeriesState, bounds: FamilyBounds,
   }
   pos = putBytes(buf, putBytes(buf, pos, lead), parts[n - 1]!)
   pos = putNumberLine(buf, pos, acc)
-  pos = putNumberLine(buf, putBytes(buf, pos, state.sum), series.sum)
+  if (withSum) pos = putNumberLine(buf, putBytes(buf, pos, state.sum), series.sum)
   w.pos = putNumberLine(buf, putBytes(buf, pos, state.count), acc)
 }
 
@@ -295,7 +325,9 @@ const writeSeries = (w: ByteWriter, family: FamilyState, series: Series, openMet
   const state = seriesState(family, series)
   const kind = family.kind
   if (kind === KIND_HISTOGRAM) {
-    writeHistogram(w, state, openMetrics ? family.openMetricsBounds : family.textBounds, series)
+    // OpenMetrics 1.0: a histogram with negative observations (or bounds) exposes no sum; text 0.0.4 always does.
+    const withSum = !openMetrics || !(family.negativeBound || series.negativeObservations === true || series.sum < 0)
+    writeHistogram(w, state, openMetrics ? family.openMetricsBounds : family.textBounds, series, withSum)
   } else if (kind === KIND_SUMMARY) {
     writeSummary(w, state, openMetrics ? family.openMetricsBounds : family.textBounds, series)
   } else {
@@ -326,7 +358,26 @@ let lastSize = 0
  * name (including suffix clashes such as a gauge `x_count` next to a histogram `x`).
  */
 export const renderBytes = (families: Iterable<Family>, format: Format): Uint8Array => {
+  const steps = renderSteps(families, format, unlimited)
+  for (;;) {
+    const step = steps.next()
+    if (step.done === true) return step.value
+  }
+}
+
+/**
+ * `renderBytes` in steps, so a caller can let other work run during a big render: the generator yields (the bytes
+ * rendered so far) after each stretch of about `limits.stepBytes`, and returns the page. A step ends between two
+ * series, so each series is written whole; the families may change between steps (a drain), and the page then
+ * shows each series as it was when its step ran. Throws `PageLimitExceeded` as soon as the page passes
+ * `limits.maxBytes`, so an oversized page costs about `maxBytes` of memory, not its full size.
+ */
+export function* renderSteps(families: Iterable<Family>, format: Format, limits: RenderLimits): Generator<number, Uint8Array, void> {
   const openMetrics = format === "openmetrics"
+  const { maxBytes, stepBytes } = limits
+  let nextStep = stepBytes
+  // One compare per series: the next step or the cap, whichever comes first.
+  let checkAt = Math.min(nextStep, maxBytes + 1)
   const names = new Set<string>()
   const w = new ByteWriter(Math.max(MIN_CAPACITY, lastSize + (lastSize >>> 4)))
   for (const family of families) {
@@ -339,12 +390,34 @@ export const renderBytes = (families: Iterable<Family>, format: Format): Uint8Ar
     const series = family.series
     if (Array.isArray(series)) {
       const list: ReadonlyArray<Series> = series
-      for (let i = 0; i < list.length; i++) writeSeries(w, state, list[i]!, openMetrics)
+      for (let i = 0; i < list.length; i++) {
+        writeSeries(w, state, list[i]!, openMetrics)
+        if (w.pos >= checkAt) {
+          if (w.pos > maxBytes) throw new PageLimitExceeded({ rendered: w.pos, limit: maxBytes })
+          if (w.pos >= nextStep) {
+            nextStep = w.pos + stepBytes
+            yield w.pos
+          }
+          checkAt = Math.min(nextStep, maxBytes + 1)
+        }
+      }
     } else {
-      for (const s of series) writeSeries(w, state, s, openMetrics)
+      for (const s of series) {
+        writeSeries(w, state, s, openMetrics)
+        if (w.pos >= checkAt) {
+          if (w.pos > maxBytes) throw new PageLimitExceeded({ rendered: w.pos, limit: maxBytes })
+          if (w.pos >= nextStep) {
+            nextStep = w.pos + stepBytes
+            yield w.pos
+          }
+          checkAt = Math.min(nextStep, maxBytes + 1)
+        }
+      }
     }
+    if (w.pos > maxBytes) throw new PageLimitExceeded({ rendered: w.pos, limit: maxBytes })
   }
   if (openMetrics) w.bytes(EOF)
+  if (w.pos > maxBytes) throw new PageLimitExceeded({ rendered: w.pos, limit: maxBytes })
   lastSize = w.pos
   return w.finish()
 }

@@ -6,15 +6,26 @@
  * `PERCORE_SCRAPE_FLUSH_WAIT`, every ring drained), so it sees everything recorded before it; then it renders
  * the Aggregate and the host app's own Effect `Metric`s with one renderer, straight to the UTF-8 bytes it sends.
  *
+ * Bounded work per scrape: the page is rendered in steps of about `RENDER_STEP_BYTES`, with a turn of the event
+ * loop between them, so `/healthz` and other requests are answered during a huge render; a page that passes
+ * `PERCORE_MAX_PAGE_BYTES` stops rendering at once and the scrape gets `503` with the reason (counted in
+ * `percore_scrapes_refused_total{reason="page_too_large"}`).
+ *
+ * Bounded slow clients: a scrape holds one of `PERCORE_MAX_SCRAPES_IN_FLIGHT` slots until its page is fully handed
+ * to the connection or the client is gone. The page is sent in chunks; when no chunk goes out for
+ * `PERCORE_SEND_STALL_TIMEOUT` (a client that stopped reading), the connection is closed and the slot released
+ * (`reason="send_stalled"`), so stalled clients cannot pin pages and slots forever.
+ *
  * Methods, request bodies, credentials and gzip are the shared guard's (`./guard.ts`), as for the dashboard.
  * `MetricsHttp.routes` is a Layer of `HttpRouter` routes: a host app merges it with its own routes.
  */
-import { Context, Deferred, Duration, Effect, Layer, Metric, Option } from "effect"
+import { IncomingMessage } from "node:http"
+import { Clock, Context, Deferred, Duration, Effect, Exit, Layer, Metric, Option, Schedule, Schema, Stream } from "effect"
 import { HttpMiddleware, HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { MetricKind, SelfMetric } from "../domain/index.ts"
 import { sampleNames } from "../domain/names.ts"
 import { fromEffectSnapshots } from "../exposition/effectMetrics.ts"
-import { contentType, type Family, type Format, negotiate, renderBytes } from "../exposition/index.ts"
+import { contentType, type Family, type Format, negotiate, PageLimitExceeded, renderBytes, renderSteps } from "../exposition/index.ts"
 import { Aggregate } from "../services/Aggregate.ts"
 import { DataPlane } from "../services/DataPlane.ts"
 import { Freshness } from "../services/Freshness.ts"
@@ -28,8 +39,37 @@ export const HttpConfig = PercoreConfig.useSync((config) => ({
   host: config.host,
   port: config.port,
   metricsPath: config.metricsPath,
-  scrapeFlushWait: config.scrapeFlushWait
+  scrapeFlushWait: config.scrapeFlushWait,
+  maxPageBytes: config.maxPageBytes,
+  sendStallTimeout: config.sendStallTimeout
 }))
+
+/** A render yields to the event loop after about this many bytes (well under a millisecond of copying). */
+export const RENDER_STEP_BYTES = 256 * 1024
+/** A page is sent in chunks of this size, so the send's progress is visible. */
+const SEND_CHUNK_BYTES = 64 * 1024
+
+/** The page passed `PERCORE_MAX_PAGE_BYTES`; the render stopped there. */
+export class PageTooLarge extends Schema.TaggedError<PageTooLarge>()("PageTooLarge", {
+  rendered: Schema.Number,
+  limit: Schema.Number
+}) {
+  override get message(): string {
+    return `the metrics page passed PERCORE_MAX_PAGE_BYTES (${this.limit} bytes; ${this.rendered} rendered when it stopped)`
+  }
+}
+
+/** One turn of the event loop (`setImmediate` runs after pending I/O), so requests are served between render steps. */
+const yieldToEventLoop: Effect.Effect<void> = Effect.callback<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+
+/** Closes the request's connection (Node only: elsewhere a stalled send is left to the platform). */
+const closeConnection = (request: HttpServerRequest.HttpServerRequest): void => {
+  const source = request.source
+  if (source instanceof IncomingMessage) source.socket.destroy()
+}
 
 /** Where Node's HTTP server listens, a view of `PercoreConfig`. */
 export const ListenConfig = PercoreConfig.useSync((config) => ({ host: config.host, port: config.port }))
@@ -39,14 +79,14 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
    * Flush (bounded), drain, and render everything in one format: the page's UTF-8 bytes, as sent (before any gzip).
    * The caller owns the returned buffer (a later scrape never writes to it).
    */
-  readonly scrape: (format: Format) => Effect.Effect<Uint8Array>
+  readonly scrape: (format: Format) => Effect.Effect<Uint8Array, PageTooLarge>
 }>()("percore/http/MetricsHttp") {
   static readonly layer = Layer.effect(
     MetricsHttp,
     Effect.gen(function*() {
       const aggregate = yield* Aggregate
       const freshness = yield* Freshness
-      const { scrapeFlushWait } = yield* HttpConfig
+      const { maxPageBytes, scrapeFlushWait } = yield* HttpConfig
       const warned = new Set<string>()
       const heapUsed = aggregate.own(SelfMetric.heapUsed.name, MetricKind.Gauge, SelfMetric.heapUsed.help, {})
       const resident = aggregate.own(SelfMetric.residentMemory.name, MetricKind.Gauge, SelfMetric.residentMemory.help, {})
@@ -75,7 +115,13 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
           yield* Effect.logWarning(`percore: Effect metric "${id}" is not exported: its name collides with another family`)
         }
         const families: Array<Family> = [...aggregate.families.values(), ...effect.families]
-        return renderBytes(families, format)
+        const steps = renderSteps(families, format, { maxBytes: maxPageBytes, stepBytes: RENDER_STEP_BYTES })
+        for (;;) {
+          const step = nextStep(steps)
+          if (step instanceof PageLimitExceeded) return yield* new PageTooLarge({ rendered: step.rendered, limit: step.limit })
+          if (step.done === true) return step.value
+          yield* yieldToEventLoop
+        }
       })
 
       // Concurrent scrapes share renders, and every scrape still sees everything recorded before it arrived:
@@ -85,8 +131,8 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
       // hanging up never leaves waiting scrapes without their result.
       const scope = yield* Effect.scope
       const running: Record<Format, boolean> = { text: false, openmetrics: false }
-      const queued: Record<Format, Deferred.Deferred<Uint8Array> | undefined> = { text: undefined, openmetrics: undefined }
-      const start = (format: Format, registry: Metric.MetricRegistry, result: Deferred.Deferred<Uint8Array>): Effect.Effect<void> =>
+      const queued: Record<Format, Deferred.Deferred<Uint8Array, PageTooLarge> | undefined> = { text: undefined, openmetrics: undefined }
+      const start = (format: Format, registry: Metric.MetricRegistry, result: Deferred.Deferred<Uint8Array, PageTooLarge>): Effect.Effect<void> =>
         Effect.suspend(() => {
           running[format] = true
           return render(format, registry).pipe(
@@ -106,11 +152,11 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
       const scrape = Effect.fn("MetricsHttp.scrape")(function*(format: Format) {
         const registry = yield* Metric.MetricRegistry
         if (!running[format]) {
-          const result = yield* Deferred.make<Uint8Array>()
+          const result = yield* Deferred.make<Uint8Array, PageTooLarge>()
           yield* start(format, registry, result)
           return yield* Deferred.await(result)
         }
-        const next = queued[format] ?? (queued[format] = Deferred.makeUnsafe<Uint8Array>())
+        const next = queued[format] ?? (queued[format] = Deferred.makeUnsafe<Uint8Array, PageTooLarge>())
         return yield* Deferred.await(next)
       })
 
@@ -139,10 +185,17 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
 
   /** The routes, as a Layer to merge into an `HttpRouter` app. */
   static readonly routes = Layer.unwrap(Effect.gen(function*() {
-    const { host, metricsPath } = yield* HttpConfig
+    const { host, metricsPath, sendStallTimeout } = yield* HttpConfig
     const security = yield* SecurityConfig
     const { scrape } = yield* MetricsHttp
     const dataPlane = yield* DataPlane
+    const aggregate = yield* Aggregate
+    const scope = yield* Effect.scope
+    const refused = (reason: string) =>
+      aggregate.own(SelfMetric.scrapesRefused.name, MetricKind.Counter, SelfMetric.scrapesRefused.help, { reason })
+    const pageTooLarge = refused("page_too_large")
+    const sendStalled = refused("send_stalled")
+    const stallMillis = Duration.toMillis(Duration.fromInputUnsafe(sendStallTimeout))
     const guard = makeGuard(security)
     if (guard.open && !isLoopback(host)) {
       yield* Effect.logWarning(`percore: serving metrics on ${host} without authentication; set PERCORE_AUTH_TOKEN or PERCORE_AUTH_USER/PASSWORD`)
@@ -151,19 +204,69 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
     const busy = HttpServerResponse.text("too many scrapes in flight\n", { status: 503, headers: { "retry-after": "1" } })
     if (!metricsPath.startsWith("/")) return yield* Effect.die(new Error(`PERCORE_METRICS_PATH must start with "/", got ${JSON.stringify(metricsPath)}`))
 
+    /**
+     * Sends a page in chunks and gives the slot back once the last chunk is handed to the connection, the client is
+     * gone (the platform interrupts the stream), or no chunk went out for the stall timeout (the connection is
+     * closed). A watchdog in the layer's scope covers a stream the platform never starts (the client left first).
+     */
+    const sendWithin = Effect.fnUntraced(function*(request: HttpServerRequest.HttpServerRequest, release: () => void) {
+      let lastProgress = yield* Clock.currentTimeMillis
+      let done = false
+      const finish = Effect.sync(() => {
+        done = true
+        release()
+      })
+      const stalled = Effect.gen(function*() {
+        if (done) return true
+        const now = yield* Clock.currentTimeMillis
+        if (now - lastProgress < stallMillis) return false
+        sendStalled.value++
+        yield* Effect.logWarning(`percore: a scrape's client stopped reading for ${Duration.format(Duration.millis(stallMillis))}; closing its connection`)
+        closeConnection(request)
+        yield* finish
+        return true
+      })
+      yield* stalled.pipe(
+        Effect.repeat({ schedule: Schedule.spaced(Duration.millis(Math.max(1, stallMillis / 4))), until: (over) => over }),
+        Effect.forkIn(scope)
+      )
+      return (body: Uint8Array): Stream.Stream<Uint8Array> =>
+        // One chunk per pull: the platform pulls the next only once the connection took the last one.
+        Stream.fromIterable(chunksOf(body, SEND_CHUNK_BYTES), { chunkSize: 1 }).pipe(
+          Stream.tap(() => Effect.map(Clock.currentTimeMillis, (now) => void (lastProgress = now))),
+          Stream.ensuring(finish)
+        )
+    })
+
     const metrics = (request: HttpServerRequest.HttpServerRequest) =>
       Effect.gen(function*() {
         const format = negotiate(request.headers["accept"])
-        // Taking a slot and giving it back are one acquire/release pair: an interrupted scrape (a client
-        // that went away) can never leak a slot and leave /metrics answering 503 for good.
-        const bytes = yield* Effect.acquireUseRelease(
-          Effect.sync(() => inFlight < security.maxScrapesInFlight && ++inFlight > 0),
-          (slot) => (slot ? Effect.map(scrape(format), Option.some) : Effect.succeed(Option.none<Uint8Array>())),
-          (slot) => (slot ? Effect.sync(() => void inFlight--) : Effect.void)
-        )
-        if (Option.isNone(bytes)) return busy
-        return yield* respond(request, bytes.value, { contentType: contentType(format), varyOn: ["Accept"] })
+        if (inFlight >= security.maxScrapesInFlight) return busy
+        inFlight++
+        let released = false
+        const release = () => {
+          if (released) return
+          released = true
+          inFlight--
+        }
+        // Every way out gives the slot back exactly once: a failed or interrupted scrape (a client that went away)
+        // here, a HEAD at once, a sent page when its send ends (or stalls).
+        return yield* Effect.gen(function*() {
+          const bytes = yield* scrape(format)
+          const options = { contentType: contentType(format), varyOn: ["Accept"] }
+          if (request.method === "HEAD") {
+            release()
+            return yield* respond(request, bytes, options)
+          }
+          return yield* respond(request, bytes, { ...options, send: yield* sendWithin(request, release) })
+        }).pipe(Effect.onExit((exit) => (Exit.isFailure(exit) ? Effect.sync(release) : Effect.void)))
       }).pipe(
+        Effect.catchTag("PageTooLarge", (error) =>
+          Effect.gen(function*() {
+            pageTooLarge.value++
+            yield* Effect.logWarning(`percore: scrape refused: ${error.message}`)
+            return HttpServerResponse.text(`${error.message}\n`, { status: 503 })
+          })),
         Effect.catchDefect((defect) =>
           Effect.logError("percore: rendering /metrics failed", defect).pipe(
             Effect.as(HttpServerResponse.text("internal error while rendering metrics\n", { status: 500 }))
@@ -194,6 +297,23 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
       HttpRouter.route("*", "/readyz", HttpMiddleware.withLoggerDisabled(guard.route(() => readyz, open)))
     ])
   }))
+}
+
+/** Views of `body`, `size` bytes each (the last one shorter): no copy. */
+const chunksOf = (body: Uint8Array, size: number): Array<Uint8Array> => {
+  const chunks: Array<Uint8Array> = []
+  for (let at = 0; at < body.length; at += size) chunks.push(body.subarray(at, Math.min(body.length, at + size)))
+  return chunks
+}
+
+/** The generator's next step, or the page cap it hit (any other error is a defect and thrown on). */
+const nextStep = (steps: Generator<number, Uint8Array, void>): IteratorResult<number, Uint8Array> | PageLimitExceeded => {
+  try {
+    return steps.next()
+  } catch (error) {
+    if (error instanceof PageLimitExceeded) return error
+    throw error
+  }
 }
 
 const isLoopback = (host: string): boolean => host === "localhost" || host === "::1" || host.startsWith("127.")

@@ -27,7 +27,7 @@
  * Web Locks are no liveness signal (a dead worker's locks are never released); timers are none either (a
  * busy thread looks dead).
  */
-import { type CoreBuffers, isCoreBuffers } from "./CoreBuffers.ts"
+import { type CoreBuffers, type CoreSettings, isCoreBuffers, isCoreSettings } from "./CoreBuffers.ts"
 
 /** The channel's name; the version changes with the messages' shape. */
 export const ATTACH_CHANNEL = "percore/attach/1"
@@ -39,11 +39,8 @@ export type AttachMessage =
     readonly percore: "attached"
     readonly thread: number
     readonly slot: number
-    readonly flushIntervalMs: number
-    readonly maxSeriesPerCore: number
-    readonly maxSeriesPerFamily: number
-    /** The thread's runtime metrics interval; absent or 0: none (see CoreSettings). */
-    readonly runtimeMetricsIntervalMs?: number
+    /** The control plane's settings for its cores (flush interval, limits, caps, runtime metrics). */
+    readonly settings: CoreSettings
   }
   | { readonly percore: "spawned"; readonly creator: number; readonly thread: number }
   | { readonly percore: "ended"; readonly thread: number; readonly code: number }
@@ -60,19 +57,8 @@ export const decodeAttachMessage = (u: unknown): AttachMessage | undefined => {
     case "hello":
       return isInt(u["thread"]) && isCoreBuffers(u["buffers"]) ? { percore: "hello", thread: u["thread"], buffers: u["buffers"] } : undefined
     case "attached": {
-      const { thread, slot, flushIntervalMs, maxSeriesPerCore, maxSeriesPerFamily, runtimeMetricsIntervalMs } = u
-      if (!(isInt(thread) && isInt(slot) && typeof flushIntervalMs === "number" && isInt(maxSeriesPerCore) && isInt(maxSeriesPerFamily))) {
-        return undefined
-      }
-      return {
-        percore: "attached",
-        thread,
-        slot,
-        flushIntervalMs,
-        maxSeriesPerCore,
-        maxSeriesPerFamily,
-        ...(typeof runtimeMetricsIntervalMs === "number" ? { runtimeMetricsIntervalMs } : {})
-      }
+      const { thread, slot, settings } = u
+      return isInt(thread) && isInt(slot) && isCoreSettings(settings) ? { percore: "attached", thread, slot, settings } : undefined
     }
     case "spawned":
       return isInt(u["creator"]) && isInt(u["thread"]) ? { percore: "spawned", creator: u["creator"], thread: u["thread"] } : undefined

@@ -18,7 +18,26 @@
  * - busy: the plane stores REQUESTED_AT (wall clock) with each request; the core stores ANSWER_LAG when it answers.
  *   A long lag means the core runs long synchronous tasks: a scrape does not wait for it (DataPlane.flush),
  *   unless THREAD says the core shares the control plane's thread (then waiting is what lets it answer).
+ * - refusals: the core adds 1 to INVALID + reason for each sample it refuses and to REFUSED + scope for each
+ *   definition it refuses, at once; the plane unwraps them (mod 2^32) at every drain. They live here, not in the
+ *   ring, so a ring that overflows cannot drop them: the books stay exact exactly when they matter.
  */
+
+/** Why a core refused a sample: the offset of its word after `Control.INVALID`, and its `reason` label. */
+export const InvalidReason = {
+  NegativeIncrement: 0,
+  NonFiniteIncrement: 1,
+  NonFiniteObservation: 2,
+  /** A string (or anything else) where a number belongs: `inc("5")` would concatenate in the coalescing array. */
+  NonNumber: 3
+} as const
+export type InvalidReason = typeof InvalidReason[keyof typeof InvalidReason]
+export const invalidReasonLabels = ["negative_increment", "non_finite_increment", "non_finite_observation", "non_number"] as const
+
+/** Which of its own limits made a core refuse a definition: the offset after `Control.REFUSED`, and its `scope` label. */
+export const RefusalScope = { Family: 0, Core: 1 } as const
+export type RefusalScope = typeof RefusalScope[keyof typeof RefusalScope]
+export const refusalScopeLabels = ["family", "core"] as const
 
 /** Words of the control block, each on its own 64-byte line. */
 export const Control = {
@@ -46,7 +65,11 @@ export const Control = {
   ANSWER_LAG: 160,
   /** core → control plane: the core's `threadId` + 1 (0 until a runtime uses the block). */
   THREAD: 176,
-  WORDS: 192
+  /** core → control plane: samples refused per `InvalidReason` (4 words, mod 2^32). */
+  INVALID: 192,
+  /** core → control plane: definitions refused per `RefusalScope` (2 words, mod 2^32). */
+  REFUSED: 196,
+  WORDS: 208
 } as const
 
 /** A fresh control block (all words zero). */
@@ -103,6 +126,16 @@ export class CoreControl {
     Atomics.add(this.words, Control.FLUSHES, 1)
   }
 
+  /** Counts one refused sample (never dropped, unlike a ring sample). */
+  countInvalid(reason: InvalidReason): void {
+    Atomics.add(this.words, Control.INVALID + reason, 1)
+  }
+
+  /** Counts one refused definition. */
+  countRefused(scope: RefusalScope): void {
+    Atomics.add(this.words, Control.REFUSED + scope, 1)
+  }
+
   /**
    * Resolves when FLUSH_REQUEST moves away from `seen` (read with `latestRequest`), or after `timeoutMs`.
    * `Atomics.waitAsync` does not keep the event loop alive on its own.
@@ -118,6 +151,7 @@ export class PlaneControl {
   private readonly words: Int32Array
   private recordedLow = 0
   private recordedTotal = 0
+  private readonly countedLow = new Int32Array(Control.WORDS)
   constructor(buffer: SharedArrayBuffer) {
     this.words = new Int32Array(buffer)
   }
@@ -186,6 +220,23 @@ export class PlaneControl {
   flushInProgress(): { readonly base: number; readonly count: number } | undefined {
     if (Atomics.load(this.words, Control.FLUSHING) !== 1) return undefined
     return { base: Atomics.load(this.words, Control.FLUSH_BASE), count: Atomics.load(this.words, Control.FLUSH_COUNT) }
+  }
+
+  /** Refused samples with this reason since the last call (unwrapped mod 2^32). */
+  newInvalid(reason: InvalidReason): number {
+    return this.newCount(Control.INVALID + reason)
+  }
+
+  /** Definitions the core refused in this scope since the last call. */
+  newRefused(scope: RefusalScope): number {
+    return this.newCount(Control.REFUSED + scope)
+  }
+
+  private newCount(word: number): number {
+    const now = Atomics.load(this.words, word)
+    const added = (now - this.countedLow[word]!) >>> 0
+    this.countedLow[word] = now
+    return added
   }
 
   /** Flushes the core has published (mod 2^32). */

@@ -9,14 +9,16 @@
  * Its buffers are growable; the core uses fixed-length views over them (a length-tracking view costs ~35×
  * more on the hot path) and recreates them after each `grow()` (definition time only).
  */
+import { defaultSizeLimits, type SizeLimits } from "../domain/series.ts"
 import { TelemetryRing } from "../ring/TelemetryRing.ts"
 import { allocateControl } from "./Control.ts"
 import { InternLog } from "./InternLog.ts"
 
-export interface CoreSettings {
+/** What a core needs to know of percore's settings; the size caps are checked when a series is defined. */
+export interface CoreSettings extends SizeLimits {
   /** Coalesced updates are published at least this often while the core records or its event loop turns. */
   readonly flushIntervalMs: number
-  /** Series this core may define in all (self-metrics included). */
+  /** Series this core may define in all. */
   readonly maxSeriesPerCore: number
   /** Series this core may define in one family. */
   readonly maxSeriesPerFamily: number
@@ -27,7 +29,8 @@ export interface CoreSettings {
 export const defaultCoreSettings: CoreSettings = {
   flushIntervalMs: 10,
   maxSeriesPerCore: 10_000,
-  maxSeriesPerFamily: 2_000
+  maxSeriesPerFamily: 2_000,
+  ...defaultSizeLimits
 }
 
 export interface CoreBuffers {
@@ -85,6 +88,26 @@ export const allocateCoreBuffers = (
 })
 
 /** True for an object shaped like `allocateCoreBuffers`' result (e.g. after it crossed a thread in `workerData`). */
+/** The numbers every `CoreSettings` holds (the runtime metrics interval is optional). */
+const requiredSettings = [
+  "flushIntervalMs",
+  "maxSeriesPerCore",
+  "maxSeriesPerFamily",
+  "maxNameBytes",
+  "maxLabelValueBytes",
+  "maxLabelsBytes",
+  "maxHelpBytes",
+  "maxHistogramBuckets"
+] as const satisfies ReadonlyArray<keyof CoreSettings>
+
+/** Settings as they arrive from another thread (structured clone): every limit a number. */
+export const isCoreSettings = (u: unknown): u is CoreSettings => {
+  if (typeof u !== "object" || u === null) return false
+  const interval: unknown = Reflect.get(u, "runtimeMetricsIntervalMs")
+  return requiredSettings.every((key) => typeof Reflect.get(u, key) === "number") &&
+    (interval === undefined || typeof interval === "number")
+}
+
 export const isCoreBuffers = (u: unknown): u is CoreBuffers =>
   typeof u === "object" && u !== null &&
   "percore" in u && u.percore === 1 &&

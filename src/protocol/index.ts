@@ -31,7 +31,16 @@ export {
   isCoreBuffers,
   MAX_COALESCE_IDS
 } from "./CoreBuffers.ts"
-export { allocateControl, Control, CoreControl, PlaneControl } from "./Control.ts"
+export {
+  allocateControl,
+  Control,
+  CoreControl,
+  InvalidReason,
+  invalidReasonLabels,
+  PlaneControl,
+  RefusalScope,
+  refusalScopeLabels
+} from "./Control.ts"
 export { type InternEntry, InternLog, InternLogFull, InternLogReader, InternLogWriter } from "./InternLog.ts"
 export { SELF_PREFIX, SelfMetric } from "./reserved.ts"
 export { isReservedFamily, ProcessMetric, RuntimeMetric } from "./runtimeNames.ts"

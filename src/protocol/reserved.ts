@@ -24,6 +24,10 @@ export const SelfMetric = {
   coreCrashes: { name: "percore_core_crashes_total", help: "Times a core threw or its thread died" },
   drainDuration: { name: "percore_drain_duration_seconds", help: "Time one drain of every ring took" },
   series: { name: "percore_series", help: "Series held by the aggregate" },
+  scrapesRefused: {
+    name: "percore_scrapes_refused_total",
+    help: "Scrapes refused or cut off: a page over PERCORE_MAX_PAGE_BYTES, or a send stalled past PERCORE_SEND_STALL_TIMEOUT"
+  },
   heapUsed: { name: "percore_control_plane_heap_used_bytes", help: "V8 heap in use on the control-plane thread, read at each scrape" },
   residentMemory: { name: "percore_process_resident_memory_bytes", help: "Resident set size of the whole process, read at each scrape" }
 } as const

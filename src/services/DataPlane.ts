@@ -168,7 +168,12 @@ export class DataPlane extends Context.Service<DataPlane, {
         flushIntervalMs: Math.max(1, Duration.toMillis(config.flushInterval)),
         maxSeriesPerCore: config.maxSeriesPerCore,
         maxSeriesPerFamily: config.maxSeriesPerFamily,
-        runtimeMetricsIntervalMs: config.runtimeMetrics ? Math.max(1, Duration.toMillis(config.runtimeMetricsInterval)) : 0
+        runtimeMetricsIntervalMs: config.runtimeMetrics ? Math.max(1, Duration.toMillis(config.runtimeMetricsInterval)) : 0,
+        maxNameBytes: config.maxNameBytes,
+        maxLabelValueBytes: config.maxLabelValueBytes,
+        maxLabelsBytes: config.maxLabelsBytes,
+        maxHelpBytes: config.maxHelpBytes,
+        maxHistogramBuckets: config.maxHistogramBuckets
       }
       const sizes = { ringCapacity: config.ringCapacity, logBytes: config.internLogBytes }
       const moduleUrl = config.worker === "" ? demoModule : pathToFileURL(resolvePath(config.worker)).href
@@ -445,7 +450,7 @@ export class DataPlane extends Context.Service<DataPlane, {
         selfSeries(slot).up.value = 1
         threadsAttached.value++
         yield* drainer.register(channel)
-        attachChannel.postMessage({ percore: "attached", thread, slot, ...settings } satisfies AttachMessage)
+        attachChannel.postMessage({ percore: "attached", thread, slot, settings } satisfies AttachMessage)
         if (endedBeforeHello.delete(thread)) yield* threadEnded(thread)
       })
 

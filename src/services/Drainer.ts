@@ -103,12 +103,10 @@ export class Drainer extends Context.Service<Drainer, {
         observe(drainDuration, drainBuckets, (performance.now() - started) / 1000)
         seriesCount.value = aggregate.seriesCount
         drains++
+        // Rate-limited: one line per core and reason per interval, with counts (the counters stay exact).
         const refusals: Array<string> = []
-        for (const channel of channels.keys()) {
-          for (const error of channel.takeRefusals()) {
-            refusals.push(`percore: core ${channel.coreId} defined a series the control plane refused: ${error.message}`)
-          }
-        }
+        const now = performance.now()
+        for (const channel of channels.keys()) refusals.push(...channel.refusalLog(now))
         const report: DrainReport = { delivered, rings: channels.size }
         return refusals.length === 0
           ? Effect.succeed(report)

@@ -46,6 +46,16 @@ export interface PercoreSettings {
   readonly requestTimeout: Duration.Duration
   readonly keepAliveTimeout: Duration.Duration
   readonly maxHeaderSize: number
+  /** Size caps checked when a core defines a series (see `SizeLimits`). */
+  readonly maxNameBytes: number
+  readonly maxLabelValueBytes: number
+  readonly maxLabelsBytes: number
+  readonly maxHelpBytes: number
+  readonly maxHistogramBuckets: number
+  /** A scrape whose page would exceed this many bytes (before gzip) gets 503 instead. */
+  readonly maxPageBytes: number
+  /** A response that makes no progress for this long is abandoned and its connection closed. */
+  readonly sendStallTimeout: Duration.Duration
   /** Absolute path the final OpenMetrics exposition is written to on shutdown, if any. */
   readonly finalSnapshot: Option.Option<string>
   readonly dashboard: boolean
@@ -82,6 +92,13 @@ export interface PercoreOptions {
   readonly requestTimeout?: DurationOption
   readonly keepAliveTimeout?: DurationOption
   readonly maxHeaderSize?: number
+  readonly maxNameBytes?: number
+  readonly maxLabelValueBytes?: number
+  readonly maxLabelsBytes?: number
+  readonly maxHelpBytes?: number
+  readonly maxHistogramBuckets?: number
+  readonly maxPageBytes?: number
+  readonly sendStallTimeout?: DurationOption
   readonly finalSnapshot?: string
   readonly dashboard?: boolean
   readonly runtimeMetrics?: boolean
@@ -89,9 +106,8 @@ export interface PercoreOptions {
 }
 
 /**
- * The least intern log a core can start with: percore defines its own per-core counters there first
- * (invalid samples per reason, refused series per scope), 960–980 bytes for core ids up to 99999. Below this
- * every core fails at start and is restarted forever.
+ * The least intern log a core can start with: room for a few definitions (percore's own per-core counts live in
+ * the control block, not in the log). Below this a core could define next to nothing.
  */
 export const MIN_INTERN_LOG_BYTES = 1024
 /** Intern log offsets are 32-bit words; 1 GiB is far beyond any sane series count. */
@@ -170,10 +186,11 @@ const flag: Value<boolean, boolean> = {
 }
 
 const secret: Value<Redacted.Redacted<string>, string | Redacted.Redacted<string>> = {
-  fromString: (raw) => raw === "" ? Result.fail("a non-empty value (unset it to turn this off)") : Result.succeed(Redacted.make(raw)),
+  // Blank counts as empty: a credential of spaces looks set but can never be presented (headers are trimmed).
+  fromString: (raw) => raw.trim() === "" ? Result.fail("a non-empty value (unset it to turn this off)") : Result.succeed(Redacted.make(raw)),
   fromOption: (input) => {
     const value = Redacted.isRedacted(input) ? input : Redacted.make(input)
-    return Redacted.value(value) === "" ? Result.fail("a non-empty value (leave it out to turn this off)") : Result.succeed(value)
+    return Redacted.value(value).trim() === "" ? Result.fail("a non-empty value (leave it out to turn this off)") : Result.succeed(value)
   }
 }
 
@@ -267,6 +284,16 @@ const specs: Specs = {
   keepAliveTimeout: spec("PERCORE_KEEP_ALIVE_TIMEOUT", duration(false), () => Duration.seconds(30), "30s"),
   // Node takes any size; below 1 KiB ordinary requests get 431, above 16 MiB one request could pin that much.
   maxHeaderSize: spec("PERCORE_MAX_HEADER_SIZE", integer(1024, 1 << 24, "a size from 1024 to 16777216 bytes"), () => 16 * 1024, "16384"),
+  // Defaults: see `defaultSizeLimits` (what Cortex / Mimir accept by default); the minimums leave room for
+  // ordinary names, labels and help texts, the maximums keep one series' page (labels × buckets) bounded.
+  maxNameBytes: spec("PERCORE_MAX_NAME_BYTES", integer(64, 65_536, "a number of bytes from 64 to 65536"), () => 1024, "1024"),
+  maxLabelValueBytes: spec("PERCORE_MAX_LABEL_VALUE_BYTES", integer(64, 1 << 20, "a number of bytes from 64 to 1048576"), () => 2048, "2048"),
+  maxLabelsBytes: spec("PERCORE_MAX_LABELS_BYTES", integer(64, 1 << 20, "a number of bytes from 64 to 1048576"), () => 8192, "8192"),
+  maxHelpBytes: spec("PERCORE_MAX_HELP_BYTES", integer(0, 1 << 20, "a number of bytes from 0 to 1048576"), () => 1024, "1024"),
+  maxHistogramBuckets: spec("PERCORE_MAX_HISTOGRAM_BUCKETS", integer(1, 65_536, "a number of buckets from 1 to 65536"), () => 256, "256"),
+  // Below 64 KiB percore's own metrics alone would not fit; 2 GiB is the most one buffer may hold.
+  maxPageBytes: spec("PERCORE_MAX_PAGE_BYTES", integer(1 << 16, 2 ** 31 - 1, "a number of bytes from 65536 to 2147483647"), () => 256 * 1024 * 1024, "268435456"),
+  sendStallTimeout: spec("PERCORE_SEND_STALL_TIMEOUT", duration(false), () => Duration.seconds(5), "5s"),
   finalSnapshot: optional("PERCORE_FINAL_SNAPSHOT", path, "none"),
   dashboard: spec("PERCORE_DASHBOARD", flag, () => true, "true"),
   runtimeMetrics: spec("PERCORE_RUNTIME_METRICS", flag, () => true, "true"),
@@ -304,6 +331,13 @@ export const optionsFromString: { readonly [K in OptionName]-?: (raw: string) =>
   requestTimeout: parsed(specs.requestTimeout.value.fromString, (requestTimeout) => ({ requestTimeout })),
   keepAliveTimeout: parsed(specs.keepAliveTimeout.value.fromString, (keepAliveTimeout) => ({ keepAliveTimeout })),
   maxHeaderSize: parsed(specs.maxHeaderSize.value.fromString, (maxHeaderSize) => ({ maxHeaderSize })),
+  maxNameBytes: parsed(specs.maxNameBytes.value.fromString, (maxNameBytes) => ({ maxNameBytes })),
+  maxLabelValueBytes: parsed(specs.maxLabelValueBytes.value.fromString, (maxLabelValueBytes) => ({ maxLabelValueBytes })),
+  maxLabelsBytes: parsed(specs.maxLabelsBytes.value.fromString, (maxLabelsBytes) => ({ maxLabelsBytes })),
+  maxHelpBytes: parsed(specs.maxHelpBytes.value.fromString, (maxHelpBytes) => ({ maxHelpBytes })),
+  maxHistogramBuckets: parsed(specs.maxHistogramBuckets.value.fromString, (maxHistogramBuckets) => ({ maxHistogramBuckets })),
+  maxPageBytes: parsed(specs.maxPageBytes.value.fromString, (maxPageBytes) => ({ maxPageBytes })),
+  sendStallTimeout: parsed(specs.sendStallTimeout.value.fromString, (sendStallTimeout) => ({ sendStallTimeout })),
   finalSnapshot: parsed(path.fromString, (finalSnapshot) => ({ finalSnapshot })),
   dashboard: parsed(specs.dashboard.value.fromString, (dashboard) => ({ dashboard })),
   runtimeMetrics: parsed(specs.runtimeMetrics.value.fromString, (runtimeMetrics) => ({ runtimeMetrics })),
@@ -392,6 +426,13 @@ const read = (options: PercoreOptions, label: OptionLabel): Config.Config<Percor
       requestTimeout: setting(label, "requestTimeout", options.requestTimeout, specs.requestTimeout),
       keepAliveTimeout: setting(label, "keepAliveTimeout", options.keepAliveTimeout, specs.keepAliveTimeout),
       maxHeaderSize: setting(label, "maxHeaderSize", options.maxHeaderSize, specs.maxHeaderSize),
+      maxNameBytes: setting(label, "maxNameBytes", options.maxNameBytes, specs.maxNameBytes),
+      maxLabelValueBytes: setting(label, "maxLabelValueBytes", options.maxLabelValueBytes, specs.maxLabelValueBytes),
+      maxLabelsBytes: setting(label, "maxLabelsBytes", options.maxLabelsBytes, specs.maxLabelsBytes),
+      maxHelpBytes: setting(label, "maxHelpBytes", options.maxHelpBytes, specs.maxHelpBytes),
+      maxHistogramBuckets: setting(label, "maxHistogramBuckets", options.maxHistogramBuckets, specs.maxHistogramBuckets),
+      maxPageBytes: setting(label, "maxPageBytes", options.maxPageBytes, specs.maxPageBytes),
+      sendStallTimeout: setting(label, "sendStallTimeout", options.sendStallTimeout, specs.sendStallTimeout),
       finalSnapshot: setting(label, "finalSnapshot", options.finalSnapshot, specs.finalSnapshot),
       dashboard: setting(label, "dashboard", options.dashboard, specs.dashboard),
       runtimeMetrics: setting(label, "runtimeMetrics", options.runtimeMetrics, specs.runtimeMetrics),

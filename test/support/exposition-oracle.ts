@@ -53,6 +53,11 @@ interface ExpectedSample {
   readonly value: number
 }
 
+/** OpenMetrics 1.0: a histogram with a negative bound, a negative sum or negative observations exposes no `_sum`. */
+export const openMetricsOmitsSum = (family: Family, series: Series): boolean =>
+  family.type === "histogram" &&
+  ((family.buckets ?? []).some((b) => b < 0) || series.sum < 0 || series.negativeObservations === true)
+
 /**
  * What the exposition must contain, computed from the model independently of the renderer: sample names,
  * well-formed label values, cumulative buckets with `+Inf` = `_count`, quantile lines, `_sum`, `_count`.
@@ -337,7 +342,7 @@ const referenceRender = (families: Iterable<Family>, format: Format): string => 
           })
           acc = counts === undefined ? series.count : acc + (counts[buckets.length] ?? 0)
           line(`${name}_bucket`, [`le="+Inf"`], acc)
-          line(`${name}_sum`, [], series.sum)
+          if (!om || !openMetricsOmitsSum(family, series)) line(`${name}_sum`, [], series.sum)
           line(`${name}_count`, [], acc)
           break
         }
