@@ -30,8 +30,11 @@ import { median, summarize } from "./harness.ts"
 import type { ServerReply, ServerRequest, ServerRole } from "./support/scrape-server.ts"
 import type { Workload } from "./support/scrape-workload.ts"
 
-const ROLES: ReadonlyArray<ServerRole> = ["percore", "prom-client", "official"]
-const roleName: Readonly<Record<ServerRole, string>> = { percore: "percore", "prom-client": "prom-client", official: "@prometheus-io/client" }
+/** PERCORE_SCRAPE_BASELINE=<a checkout's root>: that checkout's percore runs too, as "baseline" (development aid). */
+const ROLES: ReadonlyArray<ServerRole> = process.env["PERCORE_SCRAPE_BASELINE"] === undefined
+  ? ["percore", "prom-client", "official"]
+  : ["percore", "baseline", "prom-client", "official"]
+const roleName: Readonly<Record<ServerRole, string>> = { percore: "percore", baseline: "percore baseline", "prom-client": "prom-client", official: "@prometheus-io/client" }
 type Format = "text" | "openmetrics"
 const ACCEPT: Readonly<Record<Format, string>> = {
   text: "text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
@@ -224,7 +227,7 @@ const runScenario = async (scenario: Scenario, dir: string): Promise<ScenarioRes
     }
     const order = servers.flatMap((server) => VARIANTS.map((variant, v) => ({ server, variant, v })))
     for (let round = 0; round < scenario.warmup + scenario.rounds; round++) {
-      for (const server of servers) if (server.role !== "percore") expectKind(await server.ask({ kind: "mutate" }), "done")
+      for (const server of servers) if (server.role !== "percore" && server.role !== "baseline") expectKind(await server.ask({ kind: "mutate" }), "done")
       for (let k = 0; k < order.length; k++) {
         const { server, variant, v } = order[(k + round * 5) % order.length]!
         const result = await scrape(server.port, variant)
@@ -306,6 +309,7 @@ export const scrapeE2eBench = async (options: BenchmarkOptions): Promise<Benchma
       const value = median(samples.percore[v]!) / anchor
       const name = `${scenario.label}, ${variantName(variant)}: percore / prom-client (ms per end-to-end scrape)`
       ratios.push(scenario.targeted ? { name, value, target: TARGET_RATIO, met: value <= TARGET_RATIO } : { name, value })
+      if (ROLES.includes("baseline")) ratios.push({ name: `${scenario.label}, ${variantName(variant)}: percore / baseline`, value: median(samples.percore[v]!) / median(samples.baseline[v]!) })
       ratios.push({ name: `${scenario.label}, ${variantName(variant)}: percore / @prometheus-io/client (ms per end-to-end scrape)`, value: median(samples.percore[v]!) / median(samples.official[v]!) })
     })
     const perSeries = (role: ServerRole): number => (memory[role].heapAndExternal - empty[role].heapAndExternal) / scenario.count

@@ -17,7 +17,7 @@ import { gzip as gzipCallback } from "node:zlib"
 import type { OpenMetricsContentType } from "prom-client"
 import { BUCKETS, COUNTER_HELP, HISTOGRAM_HELP, increment, observation, seriesSpec, workloadFromEnv } from "./scrape-workload.ts"
 
-export type ServerRole = "percore" | "prom-client" | "official"
+export type ServerRole = "percore" | "baseline" | "prom-client" | "official"
 
 export type ServerRequest = { readonly kind: "mutate" | "ledgerStart" | "ledgerStop" | "memory" }
 export type ServerReply =
@@ -58,10 +58,15 @@ const serveIpc = (mutate: () => void): void => {
         return send({ kind: "ledger", bytes: after - heapBefore + freed, gcs: result?.statistics.length ?? 0 })
       }
       case "memory": {
+        // ArrayBuffers' backing stores are freed by a background sweeper after a GC: give it time, then GC again.
         gc()
-        gc()
-        const stats = v8.getHeapStatistics()
-        return send({ kind: "memory", heapAndExternal: stats.used_heap_size + stats.external_memory, rss: process.memoryUsage.rss() })
+        setTimeout(() => {
+          gc()
+          gc()
+          const stats = v8.getHeapStatistics()
+          send({ kind: "memory", heapAndExternal: stats.used_heap_size + stats.external_memory, rss: process.memoryUsage.rss() })
+        }, 200)
+        return
       }
     }
   })
@@ -71,10 +76,13 @@ const role = process.argv[2] as ServerRole
 const port = Number(process.argv[3])
 const { workload, count } = workloadFromEnv()
 
-if (role === "percore") {
+if (role === "percore" || role === "baseline") {
   const { NodeRuntime } = await import("@effect/platform-node")
   const { Layer } = await import("effect")
-  const { Percore } = await import("../../src/Percore.ts")
+  // baseline: another checkout's percore (its `src/` under PERCORE_SCRAPE_BASELINE), to measure a change in one run.
+  const root = role === "baseline" ? `${process.env["PERCORE_SCRAPE_BASELINE"]}/src/Percore.ts` : "../../src/Percore.ts"
+  const percore: typeof import("../../src/Percore.ts") = await import(root)
+  const { Percore } = percore
   process.env["PERCORE_CORES"] = "1"
   process.env["PERCORE_PORT"] = String(port)
   process.env["PERCORE_HOST"] = "127.0.0.1"
