@@ -131,7 +131,7 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
           (slot) => (slot ? Effect.sync(() => void inFlight--) : Effect.void)
         )
         if (Option.isNone(bytes)) return busy
-        return yield* respond(request, bytes.value, { contentType: contentType(format), varyOn: ["Accept"] })
+        return yield* respond(request, bytes.value, { contentType: contentType(format), varyOn: ["Accept"], gzipLevel: METRICS_GZIP_LEVEL })
       }).pipe(
         Effect.catchDefect((defect) =>
           Effect.logError("percore: rendering /metrics failed", defect).pipe(
@@ -159,5 +159,11 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
     ])
   }))
 }
+
+/**
+ * zlib's fastest level for /metrics: a page of repetitive sample lines compresses nearly as well as at the default
+ * level 6 (10k counters: 59 KB against 54 KB of 659 KB) in about a third of the time, which a scrape waits for.
+ */
+const METRICS_GZIP_LEVEL = 1
 
 const isLoopback = (host: string): boolean => host === "localhost" || host === "::1" || host.startsWith("127.")

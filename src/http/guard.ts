@@ -119,12 +119,14 @@ export interface RespondOptions {
   readonly varyOn?: ReadonlyArray<string>
   /** Bodies of at most this many bytes are sent as they are (small ones gain nothing); default: any is gzipped. */
   readonly gzipAbove?: number
+  /** zlib compression level (default: zlib's, 6). */
+  readonly gzipLevel?: number
 }
 
 /** A `200` with `body`, gzipped when the request accepts gzip (and the body is long enough). */
 export const respond = Effect.fnUntraced(function*(request: HttpServerRequest.HttpServerRequest, body: Uint8Array, options: RespondOptions) {
   const compress = (options.gzipAbove === undefined || body.length > options.gzipAbove) && acceptsGzip(request.headers["accept-encoding"])
-  const sent = compress ? yield* Effect.promise(() => gzip(body)) : body
+  const sent = compress ? yield* Effect.promise(() => gzip(body, options.gzipLevel === undefined ? {} : { level: options.gzipLevel })) : body
   return HttpServerResponse.uint8Array(sent, {
     contentType: options.contentType,
     headers: {
