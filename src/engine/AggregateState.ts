@@ -151,7 +151,8 @@ export class AggregateState {
     const series = definition.kind === MetricKind.Gauge
       ? new GaugeSeries(labels, aggregate ?? "sum")
       : new AggregateSeries(labels, definition.buckets?.length)
-    family.series.push(series)
+    if (aggregate === "perCore") insertByCore(family.series, series)
+    else family.series.push(series)
     family.byKey.set(key, series)
     this.allSeries++
     if (!own) this.userSeries++
@@ -184,6 +185,33 @@ export class AggregateState {
     }
     return undefined
   }
+}
+
+/** A perCore series' core number, and its other labels as one key. */
+const coreOf = (series: AggregateSeries): number => Number(series.labels.find(([k]) => k === "core")?.[1] ?? -1)
+const othersKey = (series: AggregateSeries): string =>
+  series.labels.filter(([k]) => k !== "core").map(([k, v]) => `${k}\u0000${v}`).join("\u0001")
+
+/**
+ * Places a perCore gauge's new series in its family by core number (numerically), after the other series with the
+ * same other labels: cores start in any order, a scrape lists `core="0"`, `"1"`, `"2"`, …. Label sets keep the order
+ * they were first seen in. (A perCore family holds one series per core and label set: a linear scan is enough.)
+ */
+const insertByCore = (list: Array<AggregateSeries>, series: AggregateSeries): void => {
+  const group = othersKey(series)
+  const core = coreOf(series)
+  let at = -1
+  for (let i = 0; i < list.length; i++) {
+    const other = list[i]!
+    if (othersKey(other) !== group) continue
+    if (coreOf(other) > core) {
+      list.splice(i, 0, series)
+      return
+    }
+    at = i + 1
+  }
+  if (at === -1) list.push(series)
+  else list.splice(at, 0, series)
 }
 
 const sortLabels = (pairs: Array<LabelPair>): ReadonlyArray<LabelPair> =>
