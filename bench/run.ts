@@ -25,6 +25,7 @@ import { scalingBench } from "./scaling.ts"
 import { scrapeBench } from "./scrape.ts"
 import { scrapeE2eBench } from "./scrape-e2e.ts"
 import { startupBench } from "./startup.ts"
+import { workersBench } from "./workers.ts"
 
 export interface Benchmark {
   readonly name: string
@@ -39,6 +40,7 @@ export const benchmarks: ReadonlyArray<Benchmark> = [
   { name: "scrape", description: "Rendering /metrics (1k–100k series, both formats): percore vs prom-client; ms and bytes per scrape, memory per series", run: scrapeBench },
   { name: "scrape-e2e", description: "End-to-end scrapes over HTTP (new connection, both formats, gzip on/off): percore's service vs prom-client and @prometheus-io/client servers", run: scrapeE2eBench },
   { name: "offthread", description: "Getting samples off the thread: N cores into one aggregate, percore vs postMessage per sample and batched", run: offthreadBench },
+  { name: "workers", description: "Worker threads: percore vs @prometheus-io/client WorkerRegistry — delivery, scrape latency with busy workers, a worker that exits or throws", run: workersBench },
   { name: "scaling", description: "Delivered samples/s and drops for 1, 2, 4, … cores up to the machine's count", run: scalingBench },
   { name: "startup", description: "A fresh worker's used heap and import time: percore/core vs a bare worker and prom-client", run: startupBench },
   { name: "jitter", description: "Iteration-time jitter of a working thread under a /metrics scrape storm: percore core vs prom-client on one thread", run: jitterBench }

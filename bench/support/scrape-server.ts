@@ -19,12 +19,13 @@ import { BUCKETS, COUNTER_HELP, HISTOGRAM_HELP, increment, observation, seriesSp
 
 export type ServerRole = "percore" | "baseline" | "prom-client" | "official"
 
-export type ServerRequest = { readonly kind: "mutate" | "ledgerStart" | "ledgerStop" | "memory" }
+export type ServerRequest = { readonly kind: "mutate" | "ledgerStart" | "ledgerStop" | "memory" | "cpu" }
 export type ServerReply =
   | { readonly kind: "ready"; readonly port: number }
   | { readonly kind: "done" }
   | { readonly kind: "ledger"; readonly bytes: number; readonly gcs: number }
   | { readonly kind: "memory"; readonly heapAndExternal: number; readonly rss: number }
+  | { readonly kind: "cpu"; readonly micros: number }
 
 const send = (reply: ServerReply): void => {
   process.send?.(reply)
@@ -57,6 +58,10 @@ const serveIpc = (mutate: () => void): void => {
         for (const g of result?.statistics ?? []) freed += g.beforeGC.heapStatistics.usedHeapSize - g.afterGC.heapStatistics.usedHeapSize
         return send({ kind: "ledger", bytes: after - heapBefore + freed, gcs: result?.statistics.length ?? 0 })
       }
+      case "cpu": {
+        const cpu = process.threadCpuUsage()
+        return send({ kind: "cpu", micros: cpu.user + cpu.system })
+      }
       case "memory": {
         // ArrayBuffers' backing stores are freed by a background sweeper after a GC: give it time, then GC again.
         gc()
@@ -83,10 +88,11 @@ if (role === "percore" || role === "baseline") {
   const root = role === "baseline" ? `${process.env["PERCORE_SCRAPE_BASELINE"]}/src/Percore.ts` : "../../src/Percore.ts"
   const percore: typeof import("../../src/Percore.ts") = await import(root)
   const { Percore } = percore
-  process.env["PERCORE_CORES"] = "1"
+  // SCRAPE_CORES / SCRAPE_CORE_MODULE: other benchmarks' cores (bench/workers.ts); the scrape workload otherwise.
+  process.env["PERCORE_CORES"] = process.env["SCRAPE_CORES"] ?? "1"
   process.env["PERCORE_PORT"] = String(port)
   process.env["PERCORE_HOST"] = "127.0.0.1"
-  process.env["PERCORE_WORKER"] = new URL("./scrape-core.ts", import.meta.url).pathname
+  process.env["PERCORE_WORKER"] = process.env["SCRAPE_CORE_MODULE"] ?? new URL("./scrape-core.ts", import.meta.url).pathname
   process.env["PERCORE_DASHBOARD"] = "false"
   // Raised only as far as the largest workload needs (defaults: 10k per core, 2k per family, 100k in all).
   if (count > 10_000) {
