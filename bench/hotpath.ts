@@ -43,6 +43,9 @@ export const HOTPATH_ROWS = {
   promLabels: "prom-client counter.labels(a, b).inc()",
   promIncLabels: "prom-client counter.inc({ a, b })",
   promObserve: "prom-client Histogram.observe() (11 buckets)",
+  officialInc: "@prometheus-io/client Counter.inc()",
+  officialIncLabels: "@prometheus-io/client counter.inc({ a, b })",
+  officialObserve: "@prometheus-io/client Histogram.observe() (11 buckets)",
   effectRunSync: "Effect Effect.runSync(Metric.update(counter, v))",
   effectUnsafe: "Effect counter.updateUnsafe(v, context)",
   otelAdd: "OpenTelemetry Counter.add(v)",
@@ -383,6 +386,66 @@ const factories: { readonly [K in Key]: (sizes: Sizes) => Promise<IsolatedCompet
     }
   },
 
+  officialInc: async ({ otherAllocationOps }) => {
+    const { Counter, Registry } = await import("@prometheus-io/client")
+    const registry = new Registry()
+    const counter = new Counter({ name: "bench_inc_total", help: "unlabelled", registers: [registry] })
+    return {
+      name: HOTPATH_ROWS.officialInc,
+      ops: (start, end) => {
+        let sum = 0
+        for (let i = start; i < end; i++) {
+          const v = (i & 7) + 1
+          counter.inc(v)
+          sum += v
+        }
+        return sum
+      },
+      allocationOps: otherAllocationOps,
+      finish: async () => ({ pageBytes: (await registry.metrics()).length })
+    }
+  },
+
+  officialIncLabels: async ({ otherAllocationOps }) => {
+    const { Counter, Registry } = await import("@prometheus-io/client")
+    const registry = new Registry()
+    const counter = new Counter({ name: "bench_inc_labels_total", help: "inc({ a, b })", labelNames: ["a", "b"], registers: [registry] })
+    return {
+      name: HOTPATH_ROWS.officialIncLabels,
+      ops: (start, end) => {
+        let sum = 0
+        for (let i = start; i < end; i++) {
+          const v = (i & 7) + 1
+          counter.inc({ a: LABEL_A[i & 3]!, b: LABEL_B[(i >> 2) & 3]! }, v)
+          sum += v
+        }
+        return sum
+      },
+      allocationOps: otherAllocationOps,
+      finish: async () => ({ pageBytes: (await registry.metrics()).length })
+    }
+  },
+
+  officialObserve: async ({ otherAllocationOps }) => {
+    const { Histogram, Registry } = await import("@prometheus-io/client")
+    const registry = new Registry()
+    const histogram = new Histogram({ name: "bench_observe_seconds", help: "observe", buckets: DEFAULT_BUCKETS, registers: [registry] })
+    return {
+      name: HOTPATH_ROWS.officialObserve,
+      ops: (start, end) => {
+        let sum = 0
+        for (let i = start; i < end; i++) {
+          const x = (i & 1023) * 0.0125 // 0 … 12.8 s: every bucket, +Inf included
+          histogram.observe(x)
+          sum += x
+        }
+        return sum
+      },
+      allocationOps: otherAllocationOps,
+      finish: async () => ({ pageBytes: (await registry.metrics()).length })
+    }
+  },
+
   effectRunSync: async ({ smoke, otherAllocationOps }) => {
     const { Effect, Metric } = await import("effect")
     const counter = Metric.counter("bench_effect_run_sync")
@@ -539,6 +602,9 @@ export const hotpathBench = async (options: BenchmarkOptions): Promise<Benchmark
     ratio("record / prom-client counter.labels(a, b).inc()", record, medianOf("promLabels"), TARGET_RATIO),
     ratio("record / prom-client counter.inc({ a, b })", record, medianOf("promIncLabels"), TARGET_RATIO),
     ratio("record / prom-client Histogram.observe()", record, medianOf("promObserve"), TARGET_RATIO),
+    ratio("append / @prometheus-io/client Counter.inc()", medianOf("append"), medianOf("officialInc")),
+    ratio("append / @prometheus-io/client counter.inc({ a, b })", medianOf("append"), medianOf("officialIncLabels")),
+    ratio("append / @prometheus-io/client Histogram.observe()", medianOf("append"), medianOf("officialObserve")),
     ratio("record / Effect counter.updateUnsafe()", record, medianOf("effectUnsafe")),
     ratio("record / OpenTelemetry Counter.add(v)", record, medianOf("otelAdd")),
     ratio("record median, ns (publishes every sample; no target)", record, 1),
