@@ -16,7 +16,7 @@
 import { type DefinitionError, SeriesLimitExceeded } from "../domain/errors.ts"
 import { type GaugeAggregation, MetricKind } from "../domain/MetricKind.ts"
 import { counterFamilyName } from "../domain/names.ts"
-import { findFamilyConflict, type LabelPair, type SeriesDefinition, seriesKey, validateDefinition } from "../domain/series.ts"
+import { findFamilyConflict, type LabelPair, type SeriesDefinition, validateDefinition } from "../domain/series.ts"
 import type { Family, FamilyType, Series } from "../exposition/model.ts"
 import { bucketIndex } from "../protocol/wire.ts"
 
@@ -83,6 +83,7 @@ export class AggregateFamily implements Family {
   readonly series: Array<AggregateSeries> = []
   readonly definition: SeriesDefinition
   readonly aggregate: GaugeAggregation | undefined
+  /** Series by `labelValuesKey` (every series of a family has the same label names, in the same order). */
   readonly byKey = new Map<string, AggregateSeries>()
   constructor(definition: SeriesDefinition, aggregate: GaugeAggregation | undefined) {
     this.definition = definition
@@ -138,7 +139,7 @@ export class AggregateState {
     const labels: ReadonlyArray<LabelPair> = aggregate === "perCore"
       ? sortLabels([...definition.labels.filter(([k]) => k !== "core"), ["core", String(coreId)] as const])
       : definition.labels
-    const key = seriesKey({ name: definition.name, labels })
+    const key = labelValuesKey(labels)
     const existing = family?.byKey.get(key)
     if (existing !== undefined && family !== undefined) return { family, series: existing }
     if (!own && this.userSeries >= this.limits.maxSeries) {
@@ -180,8 +181,8 @@ export class AggregateState {
     const pairs = sortLabels(Object.entries(labels))
     const counterName = counterFamilyName(name)
     for (const candidate of [name, counterName]) {
-      const series = this.families.get(candidate)?.byKey.get(seriesKey({ name: candidate, labels: pairs }))
-      if (series !== undefined) return series
+      const series = this.families.get(candidate)?.byKey.get(labelValuesKey(pairs))
+      if (series !== undefined && sameLabelNames(series.labels, pairs)) return series
     }
     return undefined
   }
@@ -213,6 +214,20 @@ const insertByCore = (list: Array<AggregateSeries>, series: AggregateSeries): vo
   if (at === -1) list.push(series)
   else list.splice(at, 0, series)
 }
+
+/**
+ * A series' key within its family: its label values, each length-prefixed (unambiguous for any values). The family
+ * fixes the label names, so they are left out: the key is kept per series, and a shorter one is fewer bytes
+ * retained. Built with `join`, which returns a flat string (a `+` chain would keep a rope of cons cells).
+ */
+const labelValuesKey = (labels: ReadonlyArray<LabelPair>): string => {
+  const parts: Array<string | number> = []
+  for (const [, value] of labels) parts.push(value.length, ":", value)
+  return parts.join("")
+}
+
+const sameLabelNames = (a: ReadonlyArray<LabelPair>, b: ReadonlyArray<LabelPair>): boolean =>
+  a.length === b.length && a.every(([name], i) => name === b[i]![0])
 
 const sortLabels = (pairs: Array<LabelPair>): ReadonlyArray<LabelPair> =>
   pairs.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
