@@ -12,8 +12,8 @@
  * order, after warm-up rounds; medians. Timed on the client: from `request()` to the response's `end`.
  *
  * Also per server: JS-heap bytes allocated on its main thread per scrape (`v8.GCProfiler` ledger over 8 scrapes,
- * minus an idle window as long, per scrape), and memory: used heap + external of the main isolate after full GCs,
- * and RSS, against the same server with no series (bytes per series, RSS growth).
+ * minus an idle window as long, per scrape), and its RSS growth against the same server with no series (bytes per
+ * series: the in-process `scrape` benchmark, where a whole process' heap noise does not swamp them).
  *
  * Run: `npm run bench -- scrape-e2e`, or alone `npm exec -- node bench/scrape-e2e.ts [--smoke] [--rounds N]`.
  */
@@ -319,14 +319,10 @@ export const scrapeE2eBench = async (options: BenchmarkOptions): Promise<Benchma
       if (ROLES.includes("baseline")) ratios.push({ name: `${scenario.label}, ${variantName(variant)}: percore / baseline`, value: median(samples.percore[v]!) / median(samples.baseline[v]!) })
       ratios.push({ name: `${scenario.label}, ${variantName(variant)}: percore / @prometheus-io/client (ms per end-to-end scrape)`, value: median(samples.percore[v]!) / median(samples.official[v]!) })
     })
-    const perSeries = (role: ServerRole): number => (memory[role].heapAndExternal - empty[role].heapAndExternal) / scenario.count
-    // Informational: a whole server's heap differs from run to run by more than prom-client's series weigh at 10k;
-    // the `scrape` benchmark's in-process marginal bytes per series is the reference for memory per series.
-    ratios.push({ name: `${scenario.label}: percore / prom-client (server heap + external per series, after scrapes in both formats; noisy, see the scrape benchmark)`, value: perSeries("percore") / perSeries("prom-client") })
     notes.push(
-      `${scenario.label}: per series (main isolate's used heap + external after full GCs, after scrapes in both formats, minus the same server with no series): ` +
-        ROLES.map((r) => `${roleName[r]} ${Math.round(perSeries(r))} B`).join(", ") +
-        `; RSS growth from 0 series: ` + ROLES.map((r) => `${roleName[r]} ${((memory[r].rss - empty[r].rss) / 1024 / 1024).toFixed(1)} MiB`).join(", ") +
+      // A whole server's used heap varies between processes by more than 1k-10k series weigh (code, feedback,
+      // lazily compiled functions): bytes per series come from the in-process `scrape` benchmark; here only RSS.
+      `${scenario.label}: RSS growth from the same server with 0 series (after scrapes in both formats): ` + ROLES.map((r) => `${roleName[r]} ${((memory[r].rss - empty[r].rss) / 1024 / 1024).toFixed(1)} MiB`).join(", ") +
         ` (percore's RSS includes its core thread); heap allocated per scrape (text / openmetrics / text gzip / openmetrics gzip): ` +
         ROLES.map((r) => `${roleName[r]} ${allocation[r].map((a) => kib(a.bytes)).join(" / ")}`).join("; ") + "."
     )
