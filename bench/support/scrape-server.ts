@@ -98,7 +98,7 @@ if (role === "percore" || role === "baseline") {
   if (count > 10_000) {
     process.env["PERCORE_MAX_SERIES_PER_CORE"] = String(count)
     process.env["PERCORE_MAX_SERIES"] = String(count)
-    process.env["PERCORE_INTERN_LOG_BYTES"] = String(Math.max(4 << 20, count * 128)) // the default 4 MiB holds ~60k definitions
+    process.env["PERCORE_INTERN_LOG_BYTES"] = String(Math.max(4 << 20, count * 256)) // a core may define ~1 series per 160 log bytes
   }
   serveIpc(() => {})
   NodeRuntime.runMain(Layer.launch(Percore.server))
