@@ -250,7 +250,7 @@ const runScenario = async (scenario: Scenario, dir: string): Promise<ScenarioRes
       allocation[server.role] = []
       for (const variant of VARIANTS) {
         const runs: Array<{ bytes: number; gcs: number }> = []
-        for (let r = 0; r < (scenario.smoke ? 1 : 3); r++) runs.push(await allocationPerScrape(server, variant))
+        for (let r = 0; r < (scenario.smoke || scenario.count > 10_000 ? 1 : 3); r++) runs.push(await allocationPerScrape(server, variant))
         runs.sort((a, b) => a.bytes - b.bytes)
         allocation[server.role].push(runs[runs.length >> 1]!)
       }
