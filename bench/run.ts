@@ -26,7 +26,9 @@ import { promclientBench } from "./promclient.ts"
 import { runtimeBench } from "./runtime.ts"
 import { scalingBench } from "./scaling.ts"
 import { scrapeBench } from "./scrape.ts"
+import { scrapeE2eBench } from "./scrape-e2e.ts"
 import { startupBench } from "./startup.ts"
+import { workersBench } from "./workers.ts"
 
 export interface Benchmark {
   readonly name: string
@@ -39,7 +41,9 @@ export const benchmarks: ReadonlyArray<Benchmark> = [
   { name: "hotpath", description: "One metric update on the recording thread: percore record() vs prom-client, Effect, OpenTelemetry", run: hotpathBench },
   { name: "handles", description: "percore/core handle calls (counter, gauge, histogram) on a real CoreRuntime vs prom-client", run: handlesBench },
   { name: "scrape", description: "Rendering /metrics (1k–100k series, both formats): percore vs prom-client; ms and bytes per scrape, memory per series", run: scrapeBench },
+  { name: "scrape-e2e", description: "End-to-end scrapes over HTTP (new connection, both formats, gzip on/off): percore's service vs prom-client and @prometheus-io/client servers", run: scrapeE2eBench },
   { name: "offthread", description: "Getting samples off the thread: N cores into one aggregate, percore vs postMessage per sample and batched", run: offthreadBench },
+  { name: "workers", description: "Worker threads: percore vs @prometheus-io/client WorkerRegistry — delivery, scrape latency with busy workers, a worker that exits or throws", run: workersBench },
   { name: "scaling", description: "Delivered samples/s and drops for 1, 2, 4, … cores up to the machine's count", run: scalingBench },
   { name: "startup", description: "A fresh worker's used heap and import time: percore/core vs a bare worker and prom-client", run: startupBench },
   { name: "promclient", description: "percore/prom-client inc(): unlabelled, labels(a, b) and inc({ a, b }) vs prom-client and @prometheus-io/client", run: promclientBench },

@@ -47,7 +47,7 @@ describe("bench/run.ts", () => {
   })
 
   it("registers every benchmark", () => {
-    assert.deepStrictEqual(benchmarks.map((b) => b.name), ["hotpath", "handles", "scrape", "offthread", "scaling", "startup", "promclient", "runtime", "busyscrape", "jitter"])
+    assert.deepStrictEqual(benchmarks.map((b) => b.name), ["hotpath", "handles", "scrape", "scrape-e2e", "offthread", "workers", "scaling", "startup", "promclient", "runtime", "busyscrape", "jitter"])
   })
 
   it("rejects an unknown benchmark name", async () => {

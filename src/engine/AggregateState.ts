@@ -16,7 +16,7 @@
 import { type DefinitionError, SeriesLimitExceeded } from "../domain/errors.ts"
 import { type GaugeAggregation, MetricKind } from "../domain/MetricKind.ts"
 import { counterFamilyName } from "../domain/names.ts"
-import { familySampleNames, findFamilyConflict, findSampleClash, type LabelPair, type SeriesDefinition, seriesKey, validateDefinition } from "../domain/series.ts"
+import { familySampleNames, findFamilyConflict, findSampleClash, type LabelPair, type SeriesDefinition, validateDefinition } from "../domain/series.ts"
 import type { Family, FamilyType, Series } from "../exposition/model.ts"
 import { bucketIndex } from "../protocol/wire.ts"
 
@@ -85,6 +85,7 @@ export class AggregateFamily implements Family {
   readonly series: Array<AggregateSeries> = []
   readonly definition: SeriesDefinition
   readonly aggregate: GaugeAggregation | undefined
+  /** Series by `labelValuesKey` (every series of a family has the same label names, in the same order). */
   readonly byKey = new Map<string, AggregateSeries>()
   /** The name is the definition's family name (`x_total_total` → `x_total`): the renderer strips nothing. */
   readonly exactName = true
@@ -144,7 +145,7 @@ export class AggregateState {
     const labels: ReadonlyArray<LabelPair> = aggregate === "perCore"
       ? sortLabels([...definition.labels.filter(([k]) => k !== "core"), ["core", String(coreId)] as const])
       : definition.labels
-    const key = seriesKey({ name: definition.name, labels })
+    const key = labelValuesKey(labels)
     const existing = family?.byKey.get(key)
     if (existing !== undefined && family !== undefined) return { family, series: existing }
     if (!own && this.userSeries >= this.limits.maxSeries) {
@@ -160,7 +161,8 @@ export class AggregateState {
     const series = definition.kind === MetricKind.Gauge
       ? new GaugeSeries(labels, aggregate ?? "sum")
       : new AggregateSeries(labels, definition.buckets?.length)
-    family.series.push(series)
+    if (aggregate === "perCore") insertByCore(family.series, series)
+    else family.series.push(series)
     family.byKey.set(key, series)
     this.allSeries++
     if (!own) this.userSeries++
@@ -188,12 +190,53 @@ export class AggregateState {
     const pairs = sortLabels(Object.entries(labels))
     const counterName = counterFamilyName(name)
     for (const candidate of [name, counterName]) {
-      const series = this.families.get(candidate)?.byKey.get(seriesKey({ name: candidate, labels: pairs }))
-      if (series !== undefined) return series
+      const series = this.families.get(candidate)?.byKey.get(labelValuesKey(pairs))
+      if (series !== undefined && sameLabelNames(series.labels, pairs)) return series
     }
     return undefined
   }
 }
+
+/** A perCore series' core number, and its other labels as one key. */
+const coreOf = (series: AggregateSeries): number => Number(series.labels.find(([k]) => k === "core")?.[1] ?? -1)
+const othersKey = (series: AggregateSeries): string =>
+  series.labels.filter(([k]) => k !== "core").map(([k, v]) => `${k}\u0000${v}`).join("\u0001")
+
+/**
+ * Places a perCore gauge's new series in its family by core number (numerically), after the other series with the
+ * same other labels: cores start in any order, a scrape lists `core="0"`, `"1"`, `"2"`, …. Label sets keep the order
+ * they were first seen in. (A perCore family holds one series per core and label set: a linear scan is enough.)
+ */
+const insertByCore = (list: Array<AggregateSeries>, series: AggregateSeries): void => {
+  const group = othersKey(series)
+  const core = coreOf(series)
+  let at = -1
+  for (let i = 0; i < list.length; i++) {
+    const other = list[i]!
+    if (othersKey(other) !== group) continue
+    if (coreOf(other) > core) {
+      list.splice(i, 0, series)
+      return
+    }
+    at = i + 1
+  }
+  if (at === -1) list.push(series)
+  else list.splice(at, 0, series)
+}
+
+/**
+ * A series' key within its family: its label values, each length-prefixed (unambiguous for any values). The family
+ * fixes the label names, so they are left out: the key is kept per series, and a shorter one is fewer bytes
+ * retained. Built with `join`, which returns a flat string (a `+` chain would keep a rope of cons cells).
+ */
+const labelValuesKey = (labels: ReadonlyArray<LabelPair>): string => {
+  const parts: Array<string | number> = []
+  for (const [, value] of labels) parts.push(value.length, ":", value)
+  return parts.join("")
+}
+
+const sameLabelNames = (a: ReadonlyArray<LabelPair>, b: ReadonlyArray<LabelPair>): boolean =>
+  a.length === b.length && a.every(([name], i) => name === b[i]![0])
 
 const sortLabels = (pairs: Array<LabelPair>): ReadonlyArray<LabelPair> =>
   pairs.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))

@@ -14,19 +14,34 @@ const encoder = new TextEncoder()
 /** UTF-8 bytes of a well-formed string (callers pass `toWellFormed` / escaped text). */
 export const utf8 = (s: string): Uint8Array => encoder.encode(s)
 
+/** Bytes per arena chunk; a string that could need more than a quarter of it gets a buffer of its own. */
+const ARENA_CHUNK = 64 * 1024
+
 /**
- * UTF-8 bytes of three strings as views of ONE buffer: a histogram series' three line prefixes then cost one backing
- * store instead of three (about 190 bytes less per series).
+ * UTF-8 bytes of many small, long-lived strings (series' line prefixes), as views into shared 64 KiB chunks: a
+ * series' prefixes then cost a view each, not an `ArrayBuffer` and a backing store each (about 200 bytes less per
+ * series). A chunk lives as long as any of its views: bytes of dropped series are not reused.
  */
-export const utf8Views = (a: string, b: string, c: string): [Uint8Array, Uint8Array, Uint8Array] => {
-  const ea = utf8(a)
-  const eb = utf8(b)
-  const ec = utf8(c)
-  const all = new Uint8Array(ea.length + eb.length + ec.length)
-  all.set(ea)
-  all.set(eb, ea.length)
-  all.set(ec, ea.length + eb.length)
-  return [all.subarray(0, ea.length), all.subarray(ea.length, ea.length + eb.length), all.subarray(ea.length + eb.length)]
+export class Utf8Arena {
+  private chunk: Uint8Array = new Uint8Array(0)
+  private used = 0
+
+  /** The UTF-8 bytes of well-formed strings, consecutive in one chunk, as one view each. */
+  encode<const T extends ReadonlyArray<string>>(strings: T): { readonly [K in keyof T]: Uint8Array } {
+    let room = 0
+    for (const s of strings) room += 3 * s.length // UTF-8 needs at most 3 bytes per UTF-16 unit
+    if (room > ARENA_CHUNK / 4) return strings.map(utf8) as { [K in keyof T]: Uint8Array }
+    if (this.used + room > this.chunk.length) {
+      this.chunk = new Uint8Array(ARENA_CHUNK)
+      this.used = 0
+    }
+    const views = strings.map((s) => {
+      const start = this.used
+      this.used += encoder.encodeInto(s, this.chunk.subarray(start)).written
+      return this.chunk.subarray(start, this.used)
+    })
+    return views as { [K in keyof T]: Uint8Array }
+  }
 }
 
 /**

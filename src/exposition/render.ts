@@ -7,7 +7,7 @@
  * growing buffer: no page-sized string is built, flattened or encoded.
  */
 import { counterFamilyName, counterSampleName, sampleNames } from "../domain/names.ts"
-import { ByteWriter, MAX_NUMBER_LINE, putBytes, putNumberLine, utf8, utf8Views } from "./bytes.ts"
+import { ByteWriter, MAX_NUMBER_LINE, putBytes, putNumberLine, utf8, Utf8Arena } from "./bytes.ts"
 import {
   escapeHelp,
   escapeLabelValue,
@@ -235,18 +235,20 @@ const buildLabelText = (family: FamilyState, labels: Series["labels"]): string =
 }
 
 const noBytes: Uint8Array = new Uint8Array(0)
+/** Every series' line prefixes live in this arena's shared chunks. */
+const prefixArena = new Utf8Arena()
 
 const buildSeriesState = (family: FamilyState, series: Series): SeriesState => {
   const labelText = buildLabelText(family, series.labels)
   const braced = labelText === "" ? " " : "{" + labelText + "} "
   const base = family.sampleName
   const [prefix, sum, count] = family.kind === KIND_HISTOGRAM || family.kind === KIND_SUMMARY
-    ? utf8Views(
+    ? prefixArena.encode([
       (family.kind === KIND_HISTOGRAM ? base + "_bucket{" : base + "{") + (labelText === "" ? "" : labelText + ","),
       base + "_sum" + braced,
       base + "_count" + braced
-    )
-    : [utf8(base + braced), noBytes, noBytes]
+    ])
+    : [prefixArena.encode([base + braced])[0], noBytes, noBytes]
   const state: SeriesState = { family, labels: series.labels, prefix, sum, count }
   const cached = series as CachedSeries
   if (cached[seriesCache] !== undefined) {

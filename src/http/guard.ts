@@ -124,12 +124,14 @@ export interface RespondOptions {
    * caller sees the send progress (e.g. to bound how long a client may stall it).
    */
   readonly send?: (body: Uint8Array) => Stream.Stream<Uint8Array>
+  /** zlib compression level (default: zlib's, 6). */
+  readonly gzipLevel?: number
 }
 
 /** A `200` with `body`, gzipped when the request accepts gzip (and the body is long enough). */
 export const respond = Effect.fnUntraced(function*(request: HttpServerRequest.HttpServerRequest, body: Uint8Array, options: RespondOptions) {
   const compress = (options.gzipAbove === undefined || body.length > options.gzipAbove) && acceptsGzip(request.headers["accept-encoding"])
-  const sent = compress ? yield* Effect.promise(() => gzip(body)) : body
+  const sent = compress ? yield* Effect.promise(() => gzip(body, options.gzipLevel === undefined ? {} : { level: options.gzipLevel })) : body
   const headers = {
     ...options.headers,
     vary: [...(options.varyOn ?? []), "Accept-Encoding"].join(", "),
