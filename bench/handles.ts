@@ -24,14 +24,10 @@
 import type { CoreRuntime } from "../src/core/CoreRuntime.ts"
 import type { AggregateState } from "../src/engine/AggregateState.ts"
 import { type BenchmarkOptions, type BenchmarkResult, type IsolatedCompetitor, type IsolatedResult, type Ratio, type ResultRow, runIsolatedSuite, serveIsolatedCompetitor, count, ratio } from "./harness.ts"
+import { DEFAULT_BUCKETS, LABEL_A, LABEL_B, clientCompetitor } from "./support/client-competitors.ts"
 
-/** prom-client's default histogram buckets (11), also percore's default. */
-const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 /** 4 buckets that the values below (0 … 12.8) all reach, +Inf included. */
 const FOUR_BUCKETS = [1, 2.5, 5, 10]
-/** Label values: 4 × 4 = 16 series, chosen by the loop index from preallocated strings (as in hotpath). */
-const LABEL_A = ["GET", "POST", "PUT", "DELETE"] as const
-const LABEL_B = ["/api/users", "/api/orders", "/api/items", "/health"] as const
 /** The service's default `PERCORE_FLUSH_INTERVAL` (10 millis). */
 const FLUSH_INTERVAL_MS = 10
 
@@ -141,8 +137,9 @@ const familyTotal = (aggregate: AggregateState, name: string): number => {
 // ─── the competitors, one per worker thread ──────────────────────────────────────────────────────
 
 /**
- * Builds each competitor inside its own worker. Every loop is its own function literal with the same shape — a
- * value derived from the index, a checksum returned — and libraries are imported only by the worker that uses them.
+ * Builds each competitor inside its own worker. Every loop has the same shape — a value derived from the index, a
+ * checksum returned — and libraries are imported only by the worker that uses them. The client libraries' rows are
+ * the ones hotpath.ts and promclient.ts measure too (support/client-competitors.ts).
  */
 const factories: { readonly [K in Key]: (sizes: Sizes) => Promise<IsolatedCompetitor> } = {
   pcInc: async ({ percoreAllocationOps }) => {
@@ -276,64 +273,9 @@ const factories: { readonly [K in Key]: (sizes: Sizes) => Promise<IsolatedCompet
     }
   },
 
-  promInc: async ({ otherAllocationOps }) => {
-    const { Counter, Registry } = await import("prom-client")
-    const registry = new Registry()
-    const counter = new Counter({ name: "bench_inc_total", help: "unlabelled", registers: [registry] })
-    return {
-      name: HANDLES_ROWS.promInc,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          counter.inc()
-          sum += i & 7
-        }
-        return sum
-      },
-      allocationOps: otherAllocationOps,
-      finish: async () => ({ pageBytes: (await registry.metrics()).length })
-    }
-  },
-
-  promLabels: async ({ otherAllocationOps }) => {
-    const { Counter, Registry } = await import("prom-client")
-    const registry = new Registry()
-    const counter = new Counter({ name: "bench_labels_total", help: "labels(a, b)", labelNames: ["a", "b"], registers: [registry] })
-    return {
-      name: HANDLES_ROWS.promLabels,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const v = (i & 7) + 1
-          counter.labels(LABEL_A[i & 3]!, LABEL_B[(i >> 2) & 3]!).inc(v)
-          sum += v
-        }
-        return sum
-      },
-      allocationOps: otherAllocationOps,
-      finish: async () => ({ pageBytes: (await registry.metrics()).length })
-    }
-  },
-
-  promIncLabels: async ({ otherAllocationOps }) => {
-    const { Counter, Registry } = await import("prom-client")
-    const registry = new Registry()
-    const counter = new Counter({ name: "bench_inc_labels_total", help: "inc({ a, b })", labelNames: ["a", "b"], registers: [registry] })
-    return {
-      name: HANDLES_ROWS.promIncLabels,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const v = (i & 7) + 1
-          counter.inc({ a: LABEL_A[i & 3]!, b: LABEL_B[(i >> 2) & 3]! }, v)
-          sum += v
-        }
-        return sum
-      },
-      allocationOps: otherAllocationOps,
-      finish: async () => ({ pageBytes: (await registry.metrics()).length })
-    }
-  },
+  promInc: clientCompetitor("prom-client", "inc", HANDLES_ROWS.promInc, { reportPage: true }),
+  promLabels: clientCompetitor("prom-client", "labels", HANDLES_ROWS.promLabels, { reportPage: true }),
+  promIncLabels: clientCompetitor("prom-client", "incLabels", HANDLES_ROWS.promIncLabels, { reportPage: true }),
 
   promChild: async ({ otherAllocationOps }) => {
     const { Counter, Registry } = await import("prom-client")
@@ -356,25 +298,7 @@ const factories: { readonly [K in Key]: (sizes: Sizes) => Promise<IsolatedCompet
     }
   },
 
-  promObserve: async ({ otherAllocationOps }) => {
-    const { Histogram, Registry } = await import("prom-client")
-    const registry = new Registry()
-    const histogram = new Histogram({ name: "bench_observe_seconds", help: "observe", buckets: DEFAULT_BUCKETS, registers: [registry] })
-    return {
-      name: HANDLES_ROWS.promObserve,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const x = (i & 1023) * 0.0125
-          histogram.observe(x)
-          sum += x
-        }
-        return sum
-      },
-      allocationOps: otherAllocationOps,
-      finish: async () => ({ pageBytes: (await registry.metrics()).length })
-    }
-  },
+  promObserve: clientCompetitor("prom-client", "observe", HANDLES_ROWS.promObserve, { reportPage: true }),
 
   promGaugeSet: async ({ otherAllocationOps }) => {
     const { Gauge, Registry } = await import("prom-client")
