@@ -24,7 +24,7 @@
 import type { CoreRuntime } from "../src/core/CoreRuntime.ts"
 import type { AggregateState } from "../src/engine/AggregateState.ts"
 import { type BenchmarkOptions, type BenchmarkResult, type IsolatedCompetitor, type IsolatedResult, type Ratio, type ResultRow, runIsolatedSuite, serveIsolatedCompetitor, count, ratio } from "./harness.ts"
-import { DEFAULT_BUCKETS, LABEL_A, LABEL_B, clientCompetitor } from "./support/client-competitors.ts"
+import { DEFAULT_BUCKETS, LABEL_A, LABEL_B, clientCompetitor, incLoop, observeLoop } from "./support/client-competitors.ts"
 
 /** 4 buckets that the values below (0 … 12.8) all reach, +Inf included. */
 const FOUR_BUCKETS = [1, 2.5, 5, 10]
@@ -136,6 +136,17 @@ const familyTotal = (aggregate: AggregateState, name: string): number => {
 
 // ─── the competitors, one per worker thread ──────────────────────────────────────────────────────
 
+/** A percore row on its rig: drained between batches, flushes counted per span, `check` read from the aggregate. */
+const rigCompetitor = (rig: Rig, name: string, allocationOps: number, check: (aggregate: AggregateState) => number, ops: IsolatedCompetitor["ops"]): IsolatedCompetitor => ({
+  name,
+  ops,
+  beforeBatch: rig.beforeBatch,
+  enter: rig.enter,
+  exit: rig.exit,
+  allocationOps,
+  finish: () => rig.finish(check)
+})
+
 /**
  * Builds each competitor inside its own worker. Every loop has the same shape — a value derived from the index, a
  * checksum returned — and libraries are imported only by the worker that uses them. The client libraries' rows are
@@ -145,132 +156,55 @@ const factories: { readonly [K in Key]: (sizes: Sizes) => Promise<IsolatedCompet
   pcInc: async ({ percoreAllocationOps }) => {
     const rig = await percoreRig()
     const counter = rig.runtime.counter("bench_inc_total", { help: "unlabelled" })
-    return {
-      name: HANDLES_ROWS.pcInc,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          counter.inc()
-          sum += i & 7
-        }
-        return sum
-      },
-      beforeBatch: rig.beforeBatch,
-      enter: rig.enter,
-      exit: rig.exit,
-      allocationOps: percoreAllocationOps,
-      finish: () => rig.finish((aggregate) => familyTotal(aggregate, "bench_inc"))
-    }
+    return rigCompetitor(rig, HANDLES_ROWS.pcInc, percoreAllocationOps, (aggregate) => familyTotal(aggregate, "bench_inc"), incLoop(counter))
   },
 
   pcIncLabelled: async ({ percoreAllocationOps }) => {
     const rig = await percoreRig()
     const handles = Array.from({ length: 16 }, (_, s) =>
       rig.runtime.counter("bench_labelled_total", { help: "pre-bound labelled", labels: { a: LABEL_A[s & 3]!, b: LABEL_B[(s >> 2) & 3]! } }))
-    return {
-      name: HANDLES_ROWS.pcIncLabelled,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const v = (i & 7) + 1
-          handles[i & 15]!.inc(v)
-          sum += v
-        }
-        return sum
-      },
-      beforeBatch: rig.beforeBatch,
-      enter: rig.enter,
-      exit: rig.exit,
-      allocationOps: percoreAllocationOps,
-      finish: () => rig.finish((aggregate) => familyTotal(aggregate, "bench_labelled"))
-    }
+    return rigCompetitor(rig, HANDLES_ROWS.pcIncLabelled, percoreAllocationOps, (aggregate) => familyTotal(aggregate, "bench_labelled"), (start, end) => {
+      let sum = 0
+      for (let i = start; i < end; i++) {
+        const v = (i & 7) + 1
+        handles[i & 15]!.inc(v)
+        sum += v
+      }
+      return sum
+    })
   },
 
   pcGaugeSet: async ({ percoreAllocationOps }) => {
     const rig = await percoreRig()
     const gauge = rig.runtime.gauge("bench_gauge_set", { help: "set" })
-    return {
-      name: HANDLES_ROWS.pcGaugeSet,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const v = (i & 1023) * 0.5
-          gauge.set(v)
-          sum += v
-        }
-        return sum
-      },
-      beforeBatch: rig.beforeBatch,
-      enter: rig.enter,
-      exit: rig.exit,
-      allocationOps: percoreAllocationOps,
-      finish: () => rig.finish((aggregate) => familyTotal(aggregate, "bench_gauge_set") + 1) // + 1: the last value may be 0
-    }
+    // The check adds 1: the last value set may be 0.
+    return rigCompetitor(rig, HANDLES_ROWS.pcGaugeSet, percoreAllocationOps, (aggregate) => familyTotal(aggregate, "bench_gauge_set") + 1, (start, end) => {
+      let sum = 0
+      for (let i = start; i < end; i++) {
+        const v = (i & 1023) * 0.5
+        gauge.set(v)
+        sum += v
+      }
+      return sum
+    })
   },
 
   pcGaugeInc: async ({ percoreAllocationOps }) => {
     const rig = await percoreRig()
     const gauge = rig.runtime.gauge("bench_gauge_inc", { help: "inc" })
-    return {
-      name: HANDLES_ROWS.pcGaugeInc,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          gauge.inc()
-          sum += i & 7
-        }
-        return sum
-      },
-      beforeBatch: rig.beforeBatch,
-      enter: rig.enter,
-      exit: rig.exit,
-      allocationOps: percoreAllocationOps,
-      finish: () => rig.finish((aggregate) => familyTotal(aggregate, "bench_gauge_inc"))
-    }
+    return rigCompetitor(rig, HANDLES_ROWS.pcGaugeInc, percoreAllocationOps, (aggregate) => familyTotal(aggregate, "bench_gauge_inc"), incLoop(gauge))
   },
 
   pcObserve11: async ({ percoreAllocationOps }) => {
     const rig = await percoreRig()
     const histogram = rig.runtime.histogram("bench_observe_seconds", { help: "observe", buckets: DEFAULT_BUCKETS })
-    return {
-      name: HANDLES_ROWS.pcObserve11,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const x = (i & 1023) * 0.0125 // 0 … 12.8 s: every bucket, +Inf included
-          histogram.observe(x)
-          sum += x
-        }
-        return sum
-      },
-      beforeBatch: rig.beforeBatch,
-      enter: rig.enter,
-      exit: rig.exit,
-      allocationOps: percoreAllocationOps,
-      finish: () => rig.finish((aggregate) => familyTotal(aggregate, "bench_observe_seconds"))
-    }
+    return rigCompetitor(rig, HANDLES_ROWS.pcObserve11, percoreAllocationOps, (aggregate) => familyTotal(aggregate, "bench_observe_seconds"), observeLoop(histogram))
   },
 
   pcObserve4: async ({ percoreAllocationOps }) => {
     const rig = await percoreRig()
     const histogram = rig.runtime.histogram("bench_observe4_seconds", { help: "observe, 4 buckets", buckets: FOUR_BUCKETS })
-    return {
-      name: HANDLES_ROWS.pcObserve4,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const x = (i & 1023) * 0.0125
-          histogram.observe(x)
-          sum += x
-        }
-        return sum
-      },
-      beforeBatch: rig.beforeBatch,
-      enter: rig.enter,
-      exit: rig.exit,
-      allocationOps: percoreAllocationOps,
-      finish: () => rig.finish((aggregate) => familyTotal(aggregate, "bench_observe4_seconds"))
-    }
+    return rigCompetitor(rig, HANDLES_ROWS.pcObserve4, percoreAllocationOps, (aggregate) => familyTotal(aggregate, "bench_observe4_seconds"), observeLoop(histogram))
   },
 
   promInc: clientCompetitor("prom-client", "inc", HANDLES_ROWS.promInc, { reportPage: true }),
