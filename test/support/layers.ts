@@ -1,6 +1,6 @@
 /**
- * The control plane's service layers for in-process tests: settings from an env map (the control plane's
- * priority left alone, so tests need no privileges), and the HTTP server over the data plane on top of them.
+ * The control plane's service layers for in-process tests, with settings from an env map: the data plane alone,
+ * or the HTTP server over it.
  */
 import { ConfigProvider, Layer } from "effect"
 import { MetricsHttp } from "../../src/http/MetricsHttp.ts"
@@ -24,4 +24,16 @@ export const servedLayer = <A, E, R>(below: Layer.Layer<A, E, R>) =>
     Layer.provideMerge(DataPlane.layer),
     Layer.provideMerge(Drainer.layer),
     Layer.provideMerge(below)
+  )
+
+/**
+ * DataPlane over Drainer, Aggregate and PercoreConfig, with the settings of `env` as they are (no defaults added);
+ * the config provider itself is not part of the output.
+ */
+export const dataPlaneLayer = (env: Record<string, string>) =>
+  DataPlane.layer.pipe(
+    Layer.provideMerge(Drainer.layer),
+    Layer.provideMerge(Aggregate.layer),
+    Layer.provideMerge(PercoreConfig.layer),
+    Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env })))
   )
