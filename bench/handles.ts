@@ -24,7 +24,7 @@
 import type { CoreRuntime } from "../src/core/CoreRuntime.ts"
 import type { AggregateState } from "../src/engine/AggregateState.ts"
 import { type BenchmarkOptions, type BenchmarkResult, type IsolatedCompetitor, type IsolatedResult, type Ratio, type ResultRow, runIsolatedSuite, serveIsolatedCompetitor, count, ratio } from "./harness.ts"
-import { DEFAULT_BUCKETS, LABEL_A, LABEL_B, clientCompetitor, incLoop, observeLoop } from "./support/client-competitors.ts"
+import { DEFAULT_BUCKETS, LABEL_A, LABEL_B, childrenLoop, clientCompetitor, incLoop, observeLoop } from "./support/client-competitors.ts"
 
 /** 4 buckets that the values below (0 … 12.8) all reach, +Inf included. */
 const FOUR_BUCKETS = [1, 2.5, 5, 10]
@@ -163,15 +163,7 @@ const factories: { readonly [K in Key]: (sizes: Sizes) => Promise<IsolatedCompet
     const rig = await percoreRig()
     const handles = Array.from({ length: 16 }, (_, s) =>
       rig.runtime.counter("bench_labelled_total", { help: "pre-bound labelled", labels: { a: LABEL_A[s & 3]!, b: LABEL_B[(s >> 2) & 3]! } }))
-    return rigCompetitor(rig, HANDLES_ROWS.pcIncLabelled, percoreAllocationOps, (aggregate) => familyTotal(aggregate, "bench_labelled"), (start, end) => {
-      let sum = 0
-      for (let i = start; i < end; i++) {
-        const v = (i & 7) + 1
-        handles[i & 15]!.inc(v)
-        sum += v
-      }
-      return sum
-    })
+    return rigCompetitor(rig, HANDLES_ROWS.pcIncLabelled, percoreAllocationOps, (aggregate) => familyTotal(aggregate, "bench_labelled"), childrenLoop(handles))
   },
 
   pcGaugeSet: async ({ percoreAllocationOps }) => {
@@ -218,15 +210,7 @@ const factories: { readonly [K in Key]: (sizes: Sizes) => Promise<IsolatedCompet
     const children = Array.from({ length: 16 }, (_, s) => counter.labels(LABEL_A[s & 3]!, LABEL_B[(s >> 2) & 3]!))
     return {
       name: HANDLES_ROWS.promChild,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const v = (i & 7) + 1
-          children[i & 15]!.inc(v)
-          sum += v
-        }
-        return sum
-      },
+      ops: childrenLoop(children),
       allocationOps: otherAllocationOps,
       finish: async () => ({ pageBytes: (await registry.metrics()).length })
     }

@@ -67,6 +67,17 @@ export const incLabelsLoop = (counter: { inc(labels: { a: string; b: string }, v
   return sum
 }
 
+/** `children[i & 15].inc(v)`: one of 16 pre-bound series per call. */
+export const childrenLoop = (children: ReadonlyArray<{ inc(value: number): void }>): Ops => (start, end) => {
+  let sum = 0
+  for (let i = start; i < end; i++) {
+    const v = (i & 7) + 1
+    children[i & 15]!.inc(v)
+    sum += v
+  }
+  return sum
+}
+
 /** `histogram.observe(x)`. */
 export const observeLoop = (histogram: { observe(x: number): void }): Ops => (start, end) => {
   let sum = 0
