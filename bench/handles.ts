@@ -24,14 +24,10 @@
 import type { CoreRuntime } from "../src/core/CoreRuntime.ts"
 import type { AggregateState } from "../src/engine/AggregateState.ts"
 import { type BenchmarkOptions, type BenchmarkResult, type IsolatedCompetitor, type IsolatedResult, type Ratio, type ResultRow, runIsolatedSuite, serveIsolatedCompetitor, count, ratio } from "./harness.ts"
+import { DEFAULT_BUCKETS, LABEL_A, LABEL_B, childrenLoop, clientCompetitor, incLoop, observeLoop } from "./support/client-competitors.ts"
 
-/** prom-client's default histogram buckets (11), also percore's default. */
-const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 /** 4 buckets that the values below (0 … 12.8) all reach, +Inf included. */
 const FOUR_BUCKETS = [1, 2.5, 5, 10]
-/** Label values: 4 × 4 = 16 series, chosen by the loop index from preallocated strings (as in hotpath). */
-const LABEL_A = ["GET", "POST", "PUT", "DELETE"] as const
-const LABEL_B = ["/api/users", "/api/orders", "/api/items", "/health"] as const
 /** The service's default `PERCORE_FLUSH_INTERVAL` (10 millis). */
 const FLUSH_INTERVAL_MS = 10
 
@@ -140,200 +136,72 @@ const familyTotal = (aggregate: AggregateState, name: string): number => {
 
 // ─── the competitors, one per worker thread ──────────────────────────────────────────────────────
 
+/** A percore row on its rig: drained between batches, flushes counted per span, `check` read from the aggregate. */
+const rigCompetitor = (rig: Rig, name: string, allocationOps: number, check: (aggregate: AggregateState) => number, ops: IsolatedCompetitor["ops"]): IsolatedCompetitor => ({
+  name,
+  ops,
+  beforeBatch: rig.beforeBatch,
+  enter: rig.enter,
+  exit: rig.exit,
+  allocationOps,
+  finish: () => rig.finish(check)
+})
+
 /**
- * Builds each competitor inside its own worker. Every loop is its own function literal with the same shape — a
- * value derived from the index, a checksum returned — and libraries are imported only by the worker that uses them.
+ * Builds each competitor inside its own worker. Every loop has the same shape — a value derived from the index, a
+ * checksum returned — and libraries are imported only by the worker that uses them. The client libraries' rows are
+ * the ones hotpath.ts and promclient.ts measure too (support/client-competitors.ts).
  */
 const factories: { readonly [K in Key]: (sizes: Sizes) => Promise<IsolatedCompetitor> } = {
   pcInc: async ({ percoreAllocationOps }) => {
     const rig = await percoreRig()
     const counter = rig.runtime.counter("bench_inc_total", { help: "unlabelled" })
-    return {
-      name: HANDLES_ROWS.pcInc,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          counter.inc()
-          sum += i & 7
-        }
-        return sum
-      },
-      beforeBatch: rig.beforeBatch,
-      enter: rig.enter,
-      exit: rig.exit,
-      allocationOps: percoreAllocationOps,
-      finish: () => rig.finish((aggregate) => familyTotal(aggregate, "bench_inc"))
-    }
+    return rigCompetitor(rig, HANDLES_ROWS.pcInc, percoreAllocationOps, (aggregate) => familyTotal(aggregate, "bench_inc"), incLoop(counter))
   },
 
   pcIncLabelled: async ({ percoreAllocationOps }) => {
     const rig = await percoreRig()
     const handles = Array.from({ length: 16 }, (_, s) =>
       rig.runtime.counter("bench_labelled_total", { help: "pre-bound labelled", labels: { a: LABEL_A[s & 3]!, b: LABEL_B[(s >> 2) & 3]! } }))
-    return {
-      name: HANDLES_ROWS.pcIncLabelled,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const v = (i & 7) + 1
-          handles[i & 15]!.inc(v)
-          sum += v
-        }
-        return sum
-      },
-      beforeBatch: rig.beforeBatch,
-      enter: rig.enter,
-      exit: rig.exit,
-      allocationOps: percoreAllocationOps,
-      finish: () => rig.finish((aggregate) => familyTotal(aggregate, "bench_labelled"))
-    }
+    return rigCompetitor(rig, HANDLES_ROWS.pcIncLabelled, percoreAllocationOps, (aggregate) => familyTotal(aggregate, "bench_labelled"), childrenLoop(handles))
   },
 
   pcGaugeSet: async ({ percoreAllocationOps }) => {
     const rig = await percoreRig()
     const gauge = rig.runtime.gauge("bench_gauge_set", { help: "set" })
-    return {
-      name: HANDLES_ROWS.pcGaugeSet,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const v = (i & 1023) * 0.5
-          gauge.set(v)
-          sum += v
-        }
-        return sum
-      },
-      beforeBatch: rig.beforeBatch,
-      enter: rig.enter,
-      exit: rig.exit,
-      allocationOps: percoreAllocationOps,
-      finish: () => rig.finish((aggregate) => familyTotal(aggregate, "bench_gauge_set") + 1) // + 1: the last value may be 0
-    }
+    // The check adds 1: the last value set may be 0.
+    return rigCompetitor(rig, HANDLES_ROWS.pcGaugeSet, percoreAllocationOps, (aggregate) => familyTotal(aggregate, "bench_gauge_set") + 1, (start, end) => {
+      let sum = 0
+      for (let i = start; i < end; i++) {
+        const v = (i & 1023) * 0.5
+        gauge.set(v)
+        sum += v
+      }
+      return sum
+    })
   },
 
   pcGaugeInc: async ({ percoreAllocationOps }) => {
     const rig = await percoreRig()
     const gauge = rig.runtime.gauge("bench_gauge_inc", { help: "inc" })
-    return {
-      name: HANDLES_ROWS.pcGaugeInc,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          gauge.inc()
-          sum += i & 7
-        }
-        return sum
-      },
-      beforeBatch: rig.beforeBatch,
-      enter: rig.enter,
-      exit: rig.exit,
-      allocationOps: percoreAllocationOps,
-      finish: () => rig.finish((aggregate) => familyTotal(aggregate, "bench_gauge_inc"))
-    }
+    return rigCompetitor(rig, HANDLES_ROWS.pcGaugeInc, percoreAllocationOps, (aggregate) => familyTotal(aggregate, "bench_gauge_inc"), incLoop(gauge))
   },
 
   pcObserve11: async ({ percoreAllocationOps }) => {
     const rig = await percoreRig()
     const histogram = rig.runtime.histogram("bench_observe_seconds", { help: "observe", buckets: DEFAULT_BUCKETS })
-    return {
-      name: HANDLES_ROWS.pcObserve11,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const x = (i & 1023) * 0.0125 // 0 … 12.8 s: every bucket, +Inf included
-          histogram.observe(x)
-          sum += x
-        }
-        return sum
-      },
-      beforeBatch: rig.beforeBatch,
-      enter: rig.enter,
-      exit: rig.exit,
-      allocationOps: percoreAllocationOps,
-      finish: () => rig.finish((aggregate) => familyTotal(aggregate, "bench_observe_seconds"))
-    }
+    return rigCompetitor(rig, HANDLES_ROWS.pcObserve11, percoreAllocationOps, (aggregate) => familyTotal(aggregate, "bench_observe_seconds"), observeLoop(histogram))
   },
 
   pcObserve4: async ({ percoreAllocationOps }) => {
     const rig = await percoreRig()
     const histogram = rig.runtime.histogram("bench_observe4_seconds", { help: "observe, 4 buckets", buckets: FOUR_BUCKETS })
-    return {
-      name: HANDLES_ROWS.pcObserve4,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const x = (i & 1023) * 0.0125
-          histogram.observe(x)
-          sum += x
-        }
-        return sum
-      },
-      beforeBatch: rig.beforeBatch,
-      enter: rig.enter,
-      exit: rig.exit,
-      allocationOps: percoreAllocationOps,
-      finish: () => rig.finish((aggregate) => familyTotal(aggregate, "bench_observe4_seconds"))
-    }
+    return rigCompetitor(rig, HANDLES_ROWS.pcObserve4, percoreAllocationOps, (aggregate) => familyTotal(aggregate, "bench_observe4_seconds"), observeLoop(histogram))
   },
 
-  promInc: async ({ otherAllocationOps }) => {
-    const { Counter, Registry } = await import("prom-client")
-    const registry = new Registry()
-    const counter = new Counter({ name: "bench_inc_total", help: "unlabelled", registers: [registry] })
-    return {
-      name: HANDLES_ROWS.promInc,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          counter.inc()
-          sum += i & 7
-        }
-        return sum
-      },
-      allocationOps: otherAllocationOps,
-      finish: async () => ({ pageBytes: (await registry.metrics()).length })
-    }
-  },
-
-  promLabels: async ({ otherAllocationOps }) => {
-    const { Counter, Registry } = await import("prom-client")
-    const registry = new Registry()
-    const counter = new Counter({ name: "bench_labels_total", help: "labels(a, b)", labelNames: ["a", "b"], registers: [registry] })
-    return {
-      name: HANDLES_ROWS.promLabels,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const v = (i & 7) + 1
-          counter.labels(LABEL_A[i & 3]!, LABEL_B[(i >> 2) & 3]!).inc(v)
-          sum += v
-        }
-        return sum
-      },
-      allocationOps: otherAllocationOps,
-      finish: async () => ({ pageBytes: (await registry.metrics()).length })
-    }
-  },
-
-  promIncLabels: async ({ otherAllocationOps }) => {
-    const { Counter, Registry } = await import("prom-client")
-    const registry = new Registry()
-    const counter = new Counter({ name: "bench_inc_labels_total", help: "inc({ a, b })", labelNames: ["a", "b"], registers: [registry] })
-    return {
-      name: HANDLES_ROWS.promIncLabels,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const v = (i & 7) + 1
-          counter.inc({ a: LABEL_A[i & 3]!, b: LABEL_B[(i >> 2) & 3]! }, v)
-          sum += v
-        }
-        return sum
-      },
-      allocationOps: otherAllocationOps,
-      finish: async () => ({ pageBytes: (await registry.metrics()).length })
-    }
-  },
+  promInc: clientCompetitor("prom-client", "inc", HANDLES_ROWS.promInc, { reportPage: true }),
+  promLabels: clientCompetitor("prom-client", "labels", HANDLES_ROWS.promLabels, { reportPage: true }),
+  promIncLabels: clientCompetitor("prom-client", "incLabels", HANDLES_ROWS.promIncLabels, { reportPage: true }),
 
   promChild: async ({ otherAllocationOps }) => {
     const { Counter, Registry } = await import("prom-client")
@@ -342,39 +210,13 @@ const factories: { readonly [K in Key]: (sizes: Sizes) => Promise<IsolatedCompet
     const children = Array.from({ length: 16 }, (_, s) => counter.labels(LABEL_A[s & 3]!, LABEL_B[(s >> 2) & 3]!))
     return {
       name: HANDLES_ROWS.promChild,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const v = (i & 7) + 1
-          children[i & 15]!.inc(v)
-          sum += v
-        }
-        return sum
-      },
+      ops: childrenLoop(children),
       allocationOps: otherAllocationOps,
       finish: async () => ({ pageBytes: (await registry.metrics()).length })
     }
   },
 
-  promObserve: async ({ otherAllocationOps }) => {
-    const { Histogram, Registry } = await import("prom-client")
-    const registry = new Registry()
-    const histogram = new Histogram({ name: "bench_observe_seconds", help: "observe", buckets: DEFAULT_BUCKETS, registers: [registry] })
-    return {
-      name: HANDLES_ROWS.promObserve,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const x = (i & 1023) * 0.0125
-          histogram.observe(x)
-          sum += x
-        }
-        return sum
-      },
-      allocationOps: otherAllocationOps,
-      finish: async () => ({ pageBytes: (await registry.metrics()).length })
-    }
-  },
+  promObserve: clientCompetitor("prom-client", "observe", HANDLES_ROWS.promObserve, { reportPage: true }),
 
   promGaugeSet: async ({ otherAllocationOps }) => {
     const { Gauge, Registry } = await import("prom-client")

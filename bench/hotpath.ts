@@ -26,12 +26,8 @@ import { once } from "node:events"
 import { Worker } from "node:worker_threads"
 import { MetricKind, TelemetryRing } from "../src/ring/index.ts"
 import { type BenchmarkOptions, type BenchmarkResult, type IsolatedCompetitor, type IsolatedResult, type Ratio, type ResultRow, runIsolatedSuite, serveIsolatedCompetitor, count, ratio } from "./harness.ts"
+import { DEFAULT_BUCKETS, LABEL_A, LABEL_B, clientCompetitor } from "./support/client-competitors.ts"
 
-/** prom-client's default histogram buckets (11); OpenTelemetry gets the same boundaries. */
-const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
-/** Label values: 4 × 4 = 16 series, chosen by the loop index from preallocated strings. */
-const LABEL_A = ["GET", "POST", "PUT", "DELETE"] as const
-const LABEL_B = ["/api/users", "/api/orders", "/api/items", "/health"] as const
 
 export const HOTPATH_ROWS = {
   reference: "reference: Atomics.load + Atomics.store",
@@ -306,145 +302,13 @@ const factories: { readonly [K in Key]: (sizes: Sizes) => Promise<IsolatedCompet
     }
   },
 
-  promInc: async ({ otherAllocationOps }) => {
-    const { Counter, Registry } = await import("prom-client")
-    const registry = new Registry()
-    const counter = new Counter({ name: "bench_inc_total", help: "unlabelled", registers: [registry] })
-    return {
-      name: HOTPATH_ROWS.promInc,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const v = (i & 7) + 1
-          counter.inc(v)
-          sum += v
-        }
-        return sum
-      },
-      allocationOps: otherAllocationOps,
-      finish: async () => ({ pageBytes: (await registry.metrics()).length })
-    }
-  },
-
-  promLabels: async ({ otherAllocationOps }) => {
-    const { Counter, Registry } = await import("prom-client")
-    const registry = new Registry()
-    const counter = new Counter({ name: "bench_labels_total", help: "labels(a, b)", labelNames: ["a", "b"], registers: [registry] })
-    return {
-      name: HOTPATH_ROWS.promLabels,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const v = (i & 7) + 1
-          counter.labels(LABEL_A[i & 3]!, LABEL_B[(i >> 2) & 3]!).inc(v)
-          sum += v
-        }
-        return sum
-      },
-      allocationOps: otherAllocationOps,
-      finish: async () => ({ pageBytes: (await registry.metrics()).length })
-    }
-  },
-
-  promIncLabels: async ({ otherAllocationOps }) => {
-    const { Counter, Registry } = await import("prom-client")
-    const registry = new Registry()
-    const counter = new Counter({ name: "bench_inc_labels_total", help: "inc({ a, b })", labelNames: ["a", "b"], registers: [registry] })
-    return {
-      name: HOTPATH_ROWS.promIncLabels,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const v = (i & 7) + 1
-          counter.inc({ a: LABEL_A[i & 3]!, b: LABEL_B[(i >> 2) & 3]! }, v)
-          sum += v
-        }
-        return sum
-      },
-      allocationOps: otherAllocationOps,
-      finish: async () => ({ pageBytes: (await registry.metrics()).length })
-    }
-  },
-
-  promObserve: async ({ otherAllocationOps }) => {
-    const { Histogram, Registry } = await import("prom-client")
-    const registry = new Registry()
-    const histogram = new Histogram({ name: "bench_observe_seconds", help: "observe", buckets: DEFAULT_BUCKETS, registers: [registry] })
-    return {
-      name: HOTPATH_ROWS.promObserve,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const x = (i & 1023) * 0.0125 // 0 … 12.8 s: every bucket, +Inf included
-          histogram.observe(x)
-          sum += x
-        }
-        return sum
-      },
-      allocationOps: otherAllocationOps,
-      finish: async () => ({ pageBytes: (await registry.metrics()).length })
-    }
-  },
-
-  officialInc: async ({ otherAllocationOps }) => {
-    const { Counter, Registry } = await import("@prometheus-io/client")
-    const registry = new Registry()
-    const counter = new Counter({ name: "bench_inc_total", help: "unlabelled", registers: [registry] })
-    return {
-      name: HOTPATH_ROWS.officialInc,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const v = (i & 7) + 1
-          counter.inc(v)
-          sum += v
-        }
-        return sum
-      },
-      allocationOps: otherAllocationOps,
-      finish: async () => ({ pageBytes: (await registry.metrics()).length })
-    }
-  },
-
-  officialIncLabels: async ({ otherAllocationOps }) => {
-    const { Counter, Registry } = await import("@prometheus-io/client")
-    const registry = new Registry()
-    const counter = new Counter({ name: "bench_inc_labels_total", help: "inc({ a, b })", labelNames: ["a", "b"], registers: [registry] })
-    return {
-      name: HOTPATH_ROWS.officialIncLabels,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const v = (i & 7) + 1
-          counter.inc({ a: LABEL_A[i & 3]!, b: LABEL_B[(i >> 2) & 3]! }, v)
-          sum += v
-        }
-        return sum
-      },
-      allocationOps: otherAllocationOps,
-      finish: async () => ({ pageBytes: (await registry.metrics()).length })
-    }
-  },
-
-  officialObserve: async ({ otherAllocationOps }) => {
-    const { Histogram, Registry } = await import("@prometheus-io/client")
-    const registry = new Registry()
-    const histogram = new Histogram({ name: "bench_observe_seconds", help: "observe", buckets: DEFAULT_BUCKETS, registers: [registry] })
-    return {
-      name: HOTPATH_ROWS.officialObserve,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const x = (i & 1023) * 0.0125 // 0 … 12.8 s: every bucket, +Inf included
-          histogram.observe(x)
-          sum += x
-        }
-        return sum
-      },
-      allocationOps: otherAllocationOps,
-      finish: async () => ({ pageBytes: (await registry.metrics()).length })
-    }
-  },
+  promInc: clientCompetitor("prom-client", "incBy", HOTPATH_ROWS.promInc, { reportPage: true }),
+  promLabels: clientCompetitor("prom-client", "labels", HOTPATH_ROWS.promLabels, { reportPage: true }),
+  promIncLabels: clientCompetitor("prom-client", "incLabels", HOTPATH_ROWS.promIncLabels, { reportPage: true }),
+  promObserve: clientCompetitor("prom-client", "observe", HOTPATH_ROWS.promObserve, { reportPage: true }),
+  officialInc: clientCompetitor("@prometheus-io/client", "incBy", HOTPATH_ROWS.officialInc, { reportPage: true }),
+  officialIncLabels: clientCompetitor("@prometheus-io/client", "incLabels", HOTPATH_ROWS.officialIncLabels, { reportPage: true }),
+  officialObserve: clientCompetitor("@prometheus-io/client", "observe", HOTPATH_ROWS.officialObserve, { reportPage: true }),
 
   effectRunSync: async ({ smoke, otherAllocationOps }) => {
     const { Effect, Metric } = await import("effect")

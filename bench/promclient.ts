@@ -12,9 +12,8 @@
  */
 import type { AggregateState } from "../src/engine/AggregateState.ts"
 import { type BenchmarkOptions, type BenchmarkResult, type IsolatedCompetitor, type IsolatedResult, type Ratio, type ResultRow, count, ratio, runIsolatedSuite, serveIsolatedCompetitor } from "./harness.ts"
+import { COUNTERS, clientCompetitor, incLabelsLoop, incLoop, labelsLoop } from "./support/client-competitors.ts"
 
-const LABEL_A = ["GET", "POST", "PUT", "DELETE"] as const
-const LABEL_B = ["/api/users", "/api/orders", "/api/items", "/health"] as const
 const FLUSH_INTERVAL_MS = 10
 /** The issue's target: the facade's labelled inc() ≤ 0.25× prom-client's. */
 const TARGET_RATIO = 0.25
@@ -71,169 +70,27 @@ const total = (aggregate: AggregateState, name: string): number => {
   return sum
 }
 
+/** A facade counter of `COUNTERS` on this worker's core, its loop, and at the end the aggregate's total. */
+const facadeCompetitor = async (name: string, loop: "inc" | "labels" | "incLabels", family: string, allocationOps: number): Promise<IsolatedCompetitor> => {
+  const rig = await facadeRig()
+  const ops = loop === "inc"
+    ? incLoop(new rig.facade.Counter({ ...COUNTERS.inc, registers: [] }))
+    : loop === "labels"
+    ? labelsLoop(new rig.facade.Counter({ ...COUNTERS.labels, registers: [] }))
+    : incLabelsLoop(new rig.facade.Counter({ ...COUNTERS.incLabels, registers: [] }))
+  return { name, ops, beforeBatch: rig.beforeBatch, allocationOps, finish: () => rig.finish(family) }
+}
+
 const factories: { readonly [K in Key]: (sizes: Sizes) => Promise<IsolatedCompetitor> } = {
-  facadeInc: async ({ otherAllocationOps }) => {
-    const rig = await facadeRig()
-    const counter = new rig.facade.Counter({ name: "bench_inc_total", help: "unlabelled", registers: [] })
-    return {
-      name: PROMCLIENT_ROWS.facadeInc,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          counter.inc()
-          sum += i & 7
-        }
-        return sum
-      },
-      beforeBatch: rig.beforeBatch,
-      allocationOps: otherAllocationOps,
-      finish: () => rig.finish("bench_inc")
-    }
-  },
-  facadeLabels: async ({ otherAllocationOps }) => {
-    const rig = await facadeRig()
-    const counter = new rig.facade.Counter({ name: "bench_labels_total", help: "labels(a, b)", labelNames: ["a", "b"], registers: [] })
-    return {
-      name: PROMCLIENT_ROWS.facadeLabels,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const v = (i & 7) + 1
-          counter.labels(LABEL_A[i & 3]!, LABEL_B[(i >> 2) & 3]!).inc(v)
-          sum += v
-        }
-        return sum
-      },
-      beforeBatch: rig.beforeBatch,
-      allocationOps: otherAllocationOps,
-      finish: () => rig.finish("bench_labels")
-    }
-  },
-  facadeIncLabels: async ({ otherAllocationOps }) => {
-    const rig = await facadeRig()
-    const counter = new rig.facade.Counter({ name: "bench_inc_labels_total", help: "inc({ a, b })", labelNames: ["a", "b"], registers: [] })
-    return {
-      name: PROMCLIENT_ROWS.facadeIncLabels,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const v = (i & 7) + 1
-          counter.inc({ a: LABEL_A[i & 3]!, b: LABEL_B[(i >> 2) & 3]! }, v)
-          sum += v
-        }
-        return sum
-      },
-      beforeBatch: rig.beforeBatch,
-      allocationOps: otherAllocationOps,
-      finish: () => rig.finish("bench_inc_labels")
-    }
-  },
-  promInc: async ({ otherAllocationOps }) => {
-    const { Counter, Registry } = await import("prom-client")
-    const registry = new Registry()
-    const counter = new Counter({ name: "bench_inc_total", help: "unlabelled", registers: [registry] })
-    return {
-      name: PROMCLIENT_ROWS.promInc,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          counter.inc()
-          sum += i & 7
-        }
-        return sum
-      },
-      allocationOps: otherAllocationOps
-    }
-  },
-  promLabels: async ({ otherAllocationOps }) => {
-    const { Counter, Registry } = await import("prom-client")
-    const registry = new Registry()
-    const counter = new Counter({ name: "bench_labels_total", help: "labels(a, b)", labelNames: ["a", "b"], registers: [registry] })
-    return {
-      name: PROMCLIENT_ROWS.promLabels,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const v = (i & 7) + 1
-          counter.labels(LABEL_A[i & 3]!, LABEL_B[(i >> 2) & 3]!).inc(v)
-          sum += v
-        }
-        return sum
-      },
-      allocationOps: otherAllocationOps
-    }
-  },
-  promIncLabels: async ({ otherAllocationOps }) => {
-    const { Counter, Registry } = await import("prom-client")
-    const registry = new Registry()
-    const counter = new Counter({ name: "bench_inc_labels_total", help: "inc({ a, b })", labelNames: ["a", "b"], registers: [registry] })
-    return {
-      name: PROMCLIENT_ROWS.promIncLabels,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const v = (i & 7) + 1
-          counter.inc({ a: LABEL_A[i & 3]!, b: LABEL_B[(i >> 2) & 3]! }, v)
-          sum += v
-        }
-        return sum
-      },
-      allocationOps: otherAllocationOps
-    }
-  },
-  ioInc: async ({ otherAllocationOps }) => {
-    const { Counter, Registry } = await import("@prometheus-io/client")
-    const registry = new Registry()
-    const counter = new Counter({ name: "bench_inc_total", help: "unlabelled", registers: [registry] })
-    return {
-      name: PROMCLIENT_ROWS.ioInc,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          counter.inc()
-          sum += i & 7
-        }
-        return sum
-      },
-      allocationOps: otherAllocationOps
-    }
-  },
-  ioLabels: async ({ otherAllocationOps }) => {
-    const { Counter, Registry } = await import("@prometheus-io/client")
-    const registry = new Registry()
-    const counter = new Counter({ name: "bench_labels_total", help: "labels(a, b)", labelNames: ["a", "b"], registers: [registry] })
-    return {
-      name: PROMCLIENT_ROWS.ioLabels,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const v = (i & 7) + 1
-          counter.labels(LABEL_A[i & 3]!, LABEL_B[(i >> 2) & 3]!).inc(v)
-          sum += v
-        }
-        return sum
-      },
-      allocationOps: otherAllocationOps
-    }
-  },
-  ioIncLabels: async ({ otherAllocationOps }) => {
-    const { Counter, Registry } = await import("@prometheus-io/client")
-    const registry = new Registry()
-    const counter = new Counter({ name: "bench_inc_labels_total", help: "inc({ a, b })", labelNames: ["a", "b"], registers: [registry] })
-    return {
-      name: PROMCLIENT_ROWS.ioIncLabels,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const v = (i & 7) + 1
-          counter.inc({ a: LABEL_A[i & 3]!, b: LABEL_B[(i >> 2) & 3]! }, v)
-          sum += v
-        }
-        return sum
-      },
-      allocationOps: otherAllocationOps
-    }
-  }
+  facadeInc: ({ otherAllocationOps }) => facadeCompetitor(PROMCLIENT_ROWS.facadeInc, "inc", "bench_inc", otherAllocationOps),
+  facadeLabels: ({ otherAllocationOps }) => facadeCompetitor(PROMCLIENT_ROWS.facadeLabels, "labels", "bench_labels", otherAllocationOps),
+  facadeIncLabels: ({ otherAllocationOps }) => facadeCompetitor(PROMCLIENT_ROWS.facadeIncLabels, "incLabels", "bench_inc_labels", otherAllocationOps),
+  promInc: clientCompetitor("prom-client", "inc", PROMCLIENT_ROWS.promInc, { reportPage: false }),
+  promLabels: clientCompetitor("prom-client", "labels", PROMCLIENT_ROWS.promLabels, { reportPage: false }),
+  promIncLabels: clientCompetitor("prom-client", "incLabels", PROMCLIENT_ROWS.promIncLabels, { reportPage: false }),
+  ioInc: clientCompetitor("@prometheus-io/client", "inc", PROMCLIENT_ROWS.ioInc, { reportPage: false }),
+  ioLabels: clientCompetitor("@prometheus-io/client", "labels", PROMCLIENT_ROWS.ioLabels, { reportPage: false }),
+  ioIncLabels: clientCompetitor("@prometheus-io/client", "incLabels", PROMCLIENT_ROWS.ioIncLabels, { reportPage: false })
 }
 
 // Worker entry: this module, loaded by runIsolated with workerData naming one competitor.

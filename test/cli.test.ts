@@ -12,6 +12,26 @@ import { join } from "node:path"
 import { freePort } from "./support/e2e.ts"
 
 const root = join(import.meta.dirname, "..")
+
+/**
+ * Runs `node <args>` from the repository root with `env`, killed when the test's scope closes, and waits (20 s at
+ * most) until it logs "percore: serving". `output()` is its stdout and stderr so far; `exited`, its exit code.
+ */
+const serving = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv) =>
+  Effect.gen(function*() {
+    const child = spawn(process.execPath, args, { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] })
+    let output = ""
+    child.stdout.on("data", (d: Buffer) => (output += d.toString()))
+    child.stderr.on("data", (d: Buffer) => (output += d.toString()))
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve))
+    yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
+    const deadline = Date.now() + 20_000
+    while (!output.includes("percore: serving")) {
+      if (Date.now() > deadline) return assert.fail(output)
+      yield* Effect.sleep("20 millis")
+    }
+    return { child, exited, output: () => output }
+  })
 const cli = (args: ReadonlyArray<string>) =>
   spawnSync(process.execPath, ["bin/percore.mjs", ...args], { cwd: root, encoding: "utf8", timeout: 30_000 })
 /** src/cli.ts itself, on this test's Node (24). */
@@ -112,51 +132,27 @@ describe("percore CLI", () => {
       const port = yield* freePort
       const tokenFile = join(mkdtempSync(join(tmpdir(), "percore-cli-")), "token")
       writeFileSync(tokenFile, "cli-secret\n")
-      const child = spawn(process.execPath, ["bin/percore.mjs", "--cores", "1", "--port", String(port), "--auth-token-file", tokenFile, "--drain-interval", "5ms", "--flush-interval", "2.5ms"], {
-        cwd: root,
-        env: { ...process.env, PERCORE_PORT: "1", PERCORE_CORES: "3" },
-        stdio: ["ignore", "pipe", "pipe"]
+      const { child, exited, output } = yield* serving(["bin/percore.mjs", "--cores", "1", "--port", String(port), "--auth-token-file", tokenFile, "--drain-interval", "5ms", "--flush-interval", "2.5ms"], {
+        ...process.env,
+        PERCORE_PORT: "1",
+        PERCORE_CORES: "3"
       })
-      let output = ""
-      child.stdout.on("data", (d: Buffer) => (output += d.toString()))
-      child.stderr.on("data", (d: Buffer) => (output += d.toString()))
-      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve))
-      yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
-      const deadline = Date.now() + 20_000
-      while (!output.includes("percore: serving")) {
-        if (Date.now() > deadline) return assert.fail(output)
-        yield* Effect.sleep("20 millis")
-      }
-      assert.include(output, `127.0.0.1:${port}/metrics with 1 core`)
+      assert.include(output(), `127.0.0.1:${port}/metrics with 1 core`)
       assert.strictEqual((yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/metrics`))).status, 401)
       const authorized = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: "Bearer cli-secret" } }))
       assert.strictEqual(authorized.status, 200)
       child.kill("SIGTERM")
       assert.strictEqual(yield* Effect.promise(() => exited), 0)
-      assert.notInclude(output, "cli-secret")
+      assert.notInclude(output(), "cli-secret")
     }))
 
   it.live("a relative --final-snapshot is written under the directory the user started from (INIT_CWD under npm)", () =>
     Effect.gen(function*() {
       const port = yield* freePort
       const startedIn = mkdtempSync(join(tmpdir(), "percore-cli-start-"))
-      const child = spawn(process.execPath, ["src/cli.ts", "--cores", "0", "--port", String(port), "--final-snapshot", "final.om"], {
-        cwd: root,
-        env: { ...process.env, INIT_CWD: startedIn },
-        stdio: ["ignore", "pipe", "pipe"]
-      })
-      let output = ""
-      child.stdout.on("data", (d: Buffer) => (output += d.toString()))
-      child.stderr.on("data", (d: Buffer) => (output += d.toString()))
-      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve))
-      yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
-      const deadline = Date.now() + 20_000
-      while (!output.includes("percore: serving")) {
-        if (Date.now() > deadline) return assert.fail(output)
-        yield* Effect.sleep("20 millis")
-      }
+      const { child, exited, output } = yield* serving(["src/cli.ts", "--cores", "0", "--port", String(port), "--final-snapshot", "final.om"], { ...process.env, INIT_CWD: startedIn })
       child.kill("SIGTERM")
-      assert.strictEqual(yield* Effect.promise(() => exited), 0, output)
+      assert.strictEqual(yield* Effect.promise(() => exited), 0, output())
       assert.include(readFileSync(join(startedIn, "final.om"), "utf8"), "# EOF")
       assert.isFalse(existsSync(join(root, "final.om")))
     }))

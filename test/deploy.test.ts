@@ -17,13 +17,11 @@ import { SelfMetric } from "../src/domain/index.ts"
 import { ProcessMetric, RuntimeMetric } from "../src/protocol/index.ts"
 import {
   apiData,
-  freePort,
-  httpGet,
   killAllChildren,
   type Prometheus,
   prometheusBinary,
   query,
-  spawnChild,
+  runPrometheus,
   startPercore,
   tempDir,
   type VectorSample,
@@ -207,21 +205,7 @@ const startDeployedPrometheus = (percorePort: number) =>
         .replace("- 127.0.0.1:9464", `- 127.0.0.1:${percorePort}`)
         .replace(/^(\s*(?:scrape_interval|scrape_timeout|evaluation_interval):) \S+/gm, "$1 1s")
     )
-    const port = yield* freePort
-    const child = yield* spawnChild("prometheus", prometheusBinary, [
-      `--config.file=${configFile}`,
-      `--storage.tsdb.path=${join(dir, "data")}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      "--log.level=warn"
-    ], { killAfterMs: 5_000 })
-    const base = `http://127.0.0.1:${port}`
-    yield* waitFor(
-      "Prometheus to be ready",
-      Effect.map(httpGet(`${base}/-/ready`, {}, 2_000), (r) => (r.status === 200 ? r : undefined)),
-      { timeoutMs: 20_000, watch: [child] }
-    )
-    const prometheus: Prometheus = { child, base }
-    return prometheus
+    return yield* runPrometheus(configFile, dir)
   })
 
 interface RuleHealth {

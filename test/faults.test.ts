@@ -3,7 +3,7 @@
  * control plane, and a final snapshot written on SIGTERM. The books must stay exact through all of it.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer, Logger } from "effect"
+import { Effect, Layer, Logger } from "effect"
 import { existsSync, mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -12,17 +12,11 @@ import type { AggregateState } from "../src/engine/AggregateState.ts"
 import type { CoreChannel } from "../src/engine/CoreChannel.ts"
 import { DataPlane } from "../src/services/DataPlane.ts"
 import { Drainer } from "../src/services/Drainer.ts"
-import { PercoreConfig } from "../src/services/PercoreConfig.ts"
 import { startPercore } from "./support/e2e.ts"
+import { dataPlaneLayer } from "./support/layers.ts"
 import { until } from "./support/until.ts"
 
-const percoreLayer = (env: Record<string, string>) =>
-  DataPlane.layer.pipe(
-    Layer.provideMerge(Drainer.layer),
-    Layer.provideMerge(Aggregate.layer),
-    Layer.provideMerge(PercoreConfig.layer),
-    Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env: { PERCORE_WORKER: "test/fixtures/fault-core.ts", ...env } })))
-  )
+const percoreLayer = (env: Record<string, string>) => dataPlaneLayer({ PERCORE_WORKER: "test/fixtures/fault-core.ts", ...env })
 
 const valueOf = (aggregate: AggregateState, name: string, labels: Record<string, string> = {}) =>
   aggregate.find(name, labels)?.value ?? 0

@@ -5,28 +5,15 @@
  * exactly (but the timers' sums, which are elapsed times).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { Worker } from "node:worker_threads"
 import { AggregatorRegistry } from "prom-client"
 import { MetricsHttp } from "../src/http/MetricsHttp.ts"
-import { Aggregate } from "../src/services/Aggregate.ts"
 import { DataPlane } from "../src/services/DataPlane.ts"
-import { Drainer } from "../src/services/Drainer.ts"
-import { Freshness } from "../src/services/Freshness.ts"
-import { PercoreConfig } from "../src/services/PercoreConfig.ts"
+import { aggregateLayer, servedLayer } from "./support/layers.ts"
 import { until } from "./support/until.ts"
 
-const configLayer = (env: Record<string, string>) =>
-  PercoreConfig.layer.pipe(Layer.provideMerge(ConfigProvider.layer(ConfigProvider.fromEnv({ env: { PERCORE_CONTROL_PLANE_NICE: "0", ...env } }))))
-
-const percoreLayer = (env: Record<string, string>) =>
-  MetricsHttp.layer.pipe(
-    Layer.provideMerge(Freshness.layer),
-    Layer.provideMerge(DataPlane.layer),
-    Layer.provideMerge(Drainer.layer),
-    Layer.provideMerge(Aggregate.layer),
-    Layer.provideMerge(configLayer(env))
-  )
+const percoreLayer = (env: Record<string, string>) => servedLayer(aggregateLayer(env))
 
 /** The app's samples of a text page, keyed by name and labels (empty labels left out, `le` as a number). */
 export const appSamples = (page: string): Map<string, number> => {

@@ -5,30 +5,16 @@
  * own (allocated from the DataPlane and attached by hand), next to a percore core recording the same metric.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { attachCore } from "../src/core/index.ts"
 import { MetricsHttp } from "../src/http/MetricsHttp.ts"
 import * as client from "../src/prom-client/index.ts"
-import { Aggregate } from "../src/services/Aggregate.ts"
 import { DataPlane } from "../src/services/DataPlane.ts"
-import { Drainer } from "../src/services/Drainer.ts"
-import { Freshness } from "../src/services/Freshness.ts"
-import { PercoreConfig } from "../src/services/PercoreConfig.ts"
 import { RuntimeMetrics } from "../src/services/RuntimeMetrics.ts"
+import { aggregateLayer, servedLayer } from "./support/layers.ts"
 import { until } from "./support/until.ts"
 
-const configLayer = (env: Record<string, string>) =>
-  PercoreConfig.layer.pipe(Layer.provideMerge(ConfigProvider.layer(ConfigProvider.fromEnv({ env: { PERCORE_CONTROL_PLANE_NICE: "0", ...env } }))))
-
-const percoreLayer = (env: Record<string, string>) =>
-  MetricsHttp.layer.pipe(
-    Layer.provideMerge(Freshness.layer),
-    Layer.provideMerge(DataPlane.layer),
-    Layer.provideMerge(Drainer.layer),
-    Layer.provideMerge(RuntimeMetrics.layer),
-    Layer.provideMerge(Aggregate.layer),
-    Layer.provideMerge(configLayer(env))
-  )
+const percoreLayer = (env: Record<string, string>) => servedLayer(RuntimeMetrics.layer.pipe(Layer.provideMerge(aggregateLayer(env))))
 
 const sample = (page: string, series: string): number | undefined => {
   const line = page.split("\n").find((l) => l.startsWith(`${series} `))

@@ -9,26 +9,20 @@
  * - a stop logs one line with the run's totals and where the final snapshot went.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Config, ConfigProvider, Effect, Exit, Layer, Logger } from "effect"
+import { Config, Effect, Exit, Layer, Logger } from "effect"
 import { existsSync, mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { AggregateState } from "../src/engine/AggregateState.ts"
 import { Aggregate } from "../src/services/Aggregate.ts"
 import { DataPlane, GIVE_UP_AFTER } from "../src/services/DataPlane.ts"
-import { Drainer } from "../src/services/Drainer.ts"
-import { describeConfigError, PercoreConfig } from "../src/services/PercoreConfig.ts"
+import { describeConfigError } from "../src/services/PercoreConfig.ts"
 import { PercoreConfigError, startPercore } from "../src/start.ts"
 import { getText, repoRoot, startChild, stopChild } from "./support/process.ts"
+import { dataPlaneLayer } from "./support/layers.ts"
 import { until } from "./support/until.ts"
 
-const percoreLayer = (env: Record<string, string>) =>
-  DataPlane.layer.pipe(
-    Layer.provideMerge(Drainer.layer),
-    Layer.provideMerge(Aggregate.layer),
-    Layer.provideMerge(PercoreConfig.layer),
-    Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env: { PERCORE_WORKER: "test/fixtures/fault-core.ts", ...env } })))
-  )
+const percoreLayer = (env: Record<string, string>) => dataPlaneLayer({ PERCORE_WORKER: "test/fixtures/fault-core.ts", ...env })
 
 const valueOf = (aggregate: AggregateState, name: string, labels: Record<string, string> = {}) =>
   aggregate.find(name, labels)?.value ?? 0

@@ -367,6 +367,29 @@ export const renderBytes = (families: Iterable<Family>, format: Format): Uint8Ar
   }
 }
 
+/** Where a stepped render next stops: the end of a step (it yields) or the size cap (it throws). */
+class Steps {
+  /** One compare per series: the next step's end or the cap, whichever comes first. */
+  checkAt: number
+  private nextStep: number
+  private readonly stepBytes: number
+  private readonly maxBytes: number
+  constructor({ maxBytes, stepBytes }: RenderLimits) {
+    this.stepBytes = stepBytes
+    this.maxBytes = maxBytes
+    this.nextStep = stepBytes
+    this.checkAt = Math.min(stepBytes, maxBytes + 1)
+  }
+  /** Once the page reaches `checkAt`: throws past the cap; true when a step has ended at `pos`. */
+  ended(pos: number): boolean {
+    if (pos > this.maxBytes) throw new PageLimitExceeded({ rendered: pos, limit: this.maxBytes })
+    const ended = pos >= this.nextStep
+    if (ended) this.nextStep = pos + this.stepBytes
+    this.checkAt = Math.min(this.nextStep, this.maxBytes + 1)
+    return ended
+  }
+}
+
 /**
  * `renderBytes` in steps, so a caller can let other work run during a big render: the generator yields (the bytes
  * rendered so far) after each stretch of about `limits.stepBytes`, and returns the page. A step ends between two
@@ -376,10 +399,8 @@ export const renderBytes = (families: Iterable<Family>, format: Format): Uint8Ar
  */
 export function* renderSteps(families: Iterable<Family>, format: Format, limits: RenderLimits): Generator<number, Uint8Array, void> {
   const openMetrics = format === "openmetrics"
-  const { maxBytes, stepBytes } = limits
-  let nextStep = stepBytes
-  // One compare per series: the next step or the cap, whichever comes first.
-  let checkAt = Math.min(nextStep, maxBytes + 1)
+  const { maxBytes } = limits
+  const steps = new Steps(limits)
   const names = new Set<string>()
   const w = new ByteWriter(Math.max(MIN_CAPACITY, lastSize + (lastSize >>> 4)))
   for (const family of families) {
@@ -394,26 +415,12 @@ export function* renderSteps(families: Iterable<Family>, format: Format, limits:
       const list: ReadonlyArray<Series> = series
       for (let i = 0; i < list.length; i++) {
         writeSeries(w, state, list[i]!, openMetrics)
-        if (w.pos >= checkAt) {
-          if (w.pos > maxBytes) throw new PageLimitExceeded({ rendered: w.pos, limit: maxBytes })
-          if (w.pos >= nextStep) {
-            nextStep = w.pos + stepBytes
-            yield w.pos
-          }
-          checkAt = Math.min(nextStep, maxBytes + 1)
-        }
+        if (w.pos >= steps.checkAt && steps.ended(w.pos)) yield w.pos
       }
     } else {
       for (const s of series) {
         writeSeries(w, state, s, openMetrics)
-        if (w.pos >= checkAt) {
-          if (w.pos > maxBytes) throw new PageLimitExceeded({ rendered: w.pos, limit: maxBytes })
-          if (w.pos >= nextStep) {
-            nextStep = w.pos + stepBytes
-            yield w.pos
-          }
-          checkAt = Math.min(nextStep, maxBytes + 1)
-        }
+        if (w.pos >= steps.checkAt && steps.ended(w.pos)) yield w.pos
       }
     }
     if (w.pos > maxBytes) throw new PageLimitExceeded({ rendered: w.pos, limit: maxBytes })

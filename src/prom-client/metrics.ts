@@ -280,7 +280,26 @@ abstract class Metric<T extends string, C> implements RegisteredMetric {
     return bridge.family(this.type === "counter" ? counterFamilyName(this.name) : this.name)
   }
 
-  abstract reset(): void
+  /** The child of a label set: `labels("a", 200)`, or `labels({ route: "a" })`. */
+  labels(...values: Array<LabelValue>): C
+  labels(labels: LabelValues<T>): C
+  labels(v0?: LabelValue | LabelValues<T>, v1?: LabelValue, v2?: LabelValue, v3?: LabelValue): C {
+    // Up to four label values take the allocation-free path; more are rare.
+    if (arguments.length <= 4) return this.childAt4(arguments.length, v0, v1, v2, v3)
+    const values: Array<LabelValue> = Array.from(arguments)
+    return this.childAt(values)
+  }
+  /**
+   * Forgets this thread's own view of the series; what was recorded stays in the aggregate, so a counter's or a
+   * histogram's series stays on the page (counters never go down there; see README). Gauge sets it to 0 first.
+   */
+  remove(...values: Array<LabelValue | LabelValues<T>>): void {
+    this.forget(values)
+  }
+  /** Forgets this thread's own view of every series; what was recorded stays in the aggregate. */
+  reset(): void {
+    this.forgetAll()
+  }
   abstract get(): Promise<unknown>
 
   /** @internal */
@@ -336,22 +355,6 @@ export class Counter<T extends string = string> extends Metric<T, CounterChild<T
   inc(labels?: LabelValues<T> | number, value?: number): void {
     if (isObject(labels)) this.childOf(labels).inc(value)
     else this.unlabelled().inc(labels)
-  }
-  labels(...values: Array<LabelValue>): CounterChild<T>
-  labels(labels: LabelValues<T>): CounterChild<T>
-  labels(v0?: LabelValue | LabelValues<T>, v1?: LabelValue, v2?: LabelValue, v3?: LabelValue): CounterChild<T> {
-    // Up to four label values take the allocation-free path; more are rare.
-    if (arguments.length <= 4) return this.childAt4(arguments.length, v0, v1, v2, v3)
-    const values: Array<LabelValue> = Array.from(arguments)
-    return this.childAt(values)
-  }
-  /** Counters never go down on the page: this forgets this thread's own view of the series (see README). */
-  remove(...values: Array<LabelValue | LabelValues<T>>): void {
-    this.forget(values)
-  }
-  /** Forgets this thread's own view; what was recorded stays in the aggregate (counters are monotonic there). */
-  reset(): void {
-    this.forgetAll()
   }
   async get(): Promise<MetricObjectWithValues<MetricValue<string>>> {
     await this.runCollect()
@@ -457,20 +460,12 @@ export class Gauge<T extends string = string> extends Metric<T, GaugeChild<T>> {
       return seconds
     }
   }
-  labels(...values: Array<LabelValue>): GaugeChild<T>
-  labels(labels: LabelValues<T>): GaugeChild<T>
-  labels(v0?: LabelValue | LabelValues<T>, v1?: LabelValue, v2?: LabelValue, v3?: LabelValue): GaugeChild<T> {
-    // Up to four label values take the allocation-free path; more are rare.
-    if (arguments.length <= 4) return this.childAt4(arguments.length, v0, v1, v2, v3)
-    const values: Array<LabelValue> = Array.from(arguments)
-    return this.childAt(values)
-  }
   /** Sets this thread's value of the series to 0 and forgets it (the series stays on the page). */
-  remove(...values: Array<LabelValue | LabelValues<T>>): void {
+  override remove(...values: Array<LabelValue | LabelValues<T>>): void {
     this.forget(values)?.set(0)
   }
   /** Sets this thread's value of every series it used to 0 and forgets them. */
-  reset(): void {
+  override reset(): void {
     for (const child of this.children()) child.set(0)
     this.forgetAll()
   }
@@ -555,22 +550,6 @@ export class Histogram<T extends string = string> extends Metric<T, HistogramChi
   /** Defines the series now, so it is exported with zero counts before its first observation. */
   zero(labels: LabelValues<T>): void {
     this.childOf(labels)
-  }
-  labels(...values: Array<LabelValue>): HistogramChild<T>
-  labels(labels: LabelValues<T>): HistogramChild<T>
-  labels(v0?: LabelValue | LabelValues<T>, v1?: LabelValue, v2?: LabelValue, v3?: LabelValue): HistogramChild<T> {
-    // Up to four label values take the allocation-free path; more are rare.
-    if (arguments.length <= 4) return this.childAt4(arguments.length, v0, v1, v2, v3)
-    const values: Array<LabelValue> = Array.from(arguments)
-    return this.childAt(values)
-  }
-  /** Forgets this thread's own view of the series (observations stay in the aggregate). */
-  remove(...values: Array<LabelValue | LabelValues<T>>): void {
-    this.forget(values)
-  }
-  /** Forgets this thread's own view; what was observed stays in the aggregate. */
-  reset(): void {
-    this.forgetAll()
   }
   async get(): Promise<MetricObjectWithValues<MetricValueWithName<string>>> {
     await this.runCollect()

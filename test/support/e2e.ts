@@ -222,12 +222,21 @@ export const startPrometheus = (target: string): Effect.Effect<Prometheus, never
         ""
       ].join("\n")
     )
+    return yield* runPrometheus(configFile, dir, ["--web.enable-lifecycle"])
+  })
+
+/**
+ * Runs a real Prometheus on `configFile`, its TSDB under `dir`, on a free port with `flags` added; waits until
+ * it is ready.
+ */
+export const runPrometheus = (configFile: string, dir: string, flags: ReadonlyArray<string> = []): Effect.Effect<Prometheus, never, Scope.Scope> =>
+  Effect.gen(function*() {
     const port = yield* freePort
     const child = yield* spawnChild("prometheus", prometheusBinary, [
       `--config.file=${configFile}`,
       `--storage.tsdb.path=${join(dir, "data")}`,
       `--web.listen-address=127.0.0.1:${port}`,
-      "--web.enable-lifecycle",
+      ...flags,
       "--log.level=warn"
     ], { killAfterMs: 5_000 })
     const base = `http://127.0.0.1:${port}`
