@@ -13,9 +13,13 @@ export const MetricKind = {
 
 export type MetricKind = typeof MetricKind[keyof typeof MetricKind]
 
+/** The exposition type of a family of this kind (its `# TYPE`). */
+export const familyTypeOf = (kind: MetricKind): "counter" | "gauge" | "histogram" =>
+  kind === MetricKind.Counter ? "counter" : kind === MetricKind.Gauge ? "gauge" : "histogram"
+
 /** Human-readable kind names, indexed by kind value. */
 export const metricKindName = (kind: number): string =>
-  kind === MetricKind.Counter ? "counter" : kind === MetricKind.Gauge ? "gauge" : kind === MetricKind.Histogram ? "histogram" : `kind(${kind})`
+  kind === MetricKind.Counter || kind === MetricKind.Gauge || kind === MetricKind.Histogram ? familyTypeOf(kind) : `kind(${kind})`
 
 /** How a gauge family combines the values of several cores into what is exported. */
 export type GaugeAggregation = "sum" | "max" | "min" | "latest" | "perCore"

@@ -14,7 +14,7 @@ import {
   InvalidLabelName,
   InvalidMetricName
 } from "./errors.ts"
-import { type GaugeAggregation, MetricKind, metricKindName } from "./MetricKind.ts"
+import { familyTypeOf, type GaugeAggregation, MetricKind, metricKindName } from "./MetricKind.ts"
 import { familyBaseName, labelNameProblem, sampleNames } from "./names.ts"
 
 export type LabelPair = readonly [name: string, value: string]
@@ -255,4 +255,4 @@ export const findSampleClash = (
 
 /** Every sample name `definition`'s family renders (see `sampleNames`). */
 export const familySampleNames = (definition: SeriesDefinition): ReadonlyArray<string> =>
-  sampleNames(definition.name, definition.kind === MetricKind.Counter ? "counter" : definition.kind === MetricKind.Gauge ? "gauge" : "histogram")
+  sampleNames(definition.name, familyTypeOf(definition.kind))

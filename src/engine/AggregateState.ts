@@ -14,7 +14,7 @@
  *   stays until that core (or its restart) publishes a new one.
  */
 import { type DefinitionError, SeriesLimitExceeded } from "../domain/errors.ts"
-import { type GaugeAggregation, MetricKind } from "../domain/MetricKind.ts"
+import { familyTypeOf, type GaugeAggregation, MetricKind } from "../domain/MetricKind.ts"
 import { counterFamilyName } from "../domain/names.ts"
 import { familySampleNames, findFamilyConflict, findSampleClash, type LabelPair, type SeriesDefinition, validateDefinition } from "../domain/series.ts"
 import type { Family, FamilyType, Series } from "../exposition/model.ts"
@@ -94,7 +94,7 @@ export class AggregateFamily implements Family {
     this.aggregate = aggregate
     this.name = definition.name
     this.help = definition.help
-    this.type = definition.kind === MetricKind.Counter ? "counter" : definition.kind === MetricKind.Gauge ? "gauge" : "histogram"
+    this.type = familyTypeOf(definition.kind)
     if (definition.buckets !== undefined) this.buckets = definition.buckets
   }
 }
