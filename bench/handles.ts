@@ -24,7 +24,7 @@
 import type { CoreRuntime } from "../src/core/CoreRuntime.ts"
 import type { AggregateState } from "../src/engine/AggregateState.ts"
 import { type BenchmarkOptions, type BenchmarkResult, type IsolatedCompetitor, type IsolatedResult, type Ratio, type ResultRow, runIsolatedSuite, serveIsolatedCompetitor, count, ratio } from "./harness.ts"
-import { DEFAULT_BUCKETS, LABEL_A, LABEL_B, childrenLoop, clientCompetitor, incLoop, observeLoop } from "./support/client-competitors.ts"
+import { DEFAULT_BUCKETS, LABEL_A, LABEL_B, childrenLoop, clientCompetitor, gaugeSetLoop, incLoop, observeLoop } from "./support/client-competitors.ts"
 
 /** 4 buckets that the values below (0 … 12.8) all reach, +Inf included. */
 const FOUR_BUCKETS = [1, 2.5, 5, 10]
@@ -170,15 +170,7 @@ const factories: { readonly [K in Key]: (sizes: Sizes) => Promise<IsolatedCompet
     const rig = await percoreRig()
     const gauge = rig.runtime.gauge("bench_gauge_set", { help: "set" })
     // The check adds 1: the last value set may be 0.
-    return rigCompetitor(rig, HANDLES_ROWS.pcGaugeSet, percoreAllocationOps, (aggregate) => familyTotal(aggregate, "bench_gauge_set") + 1, (start, end) => {
-      let sum = 0
-      for (let i = start; i < end; i++) {
-        const v = (i & 1023) * 0.5
-        gauge.set(v)
-        sum += v
-      }
-      return sum
-    })
+    return rigCompetitor(rig, HANDLES_ROWS.pcGaugeSet, percoreAllocationOps, (aggregate) => familyTotal(aggregate, "bench_gauge_set") + 1, gaugeSetLoop(gauge))
   },
 
   pcGaugeInc: async ({ percoreAllocationOps }) => {
@@ -224,15 +216,7 @@ const factories: { readonly [K in Key]: (sizes: Sizes) => Promise<IsolatedCompet
     const gauge = new Gauge({ name: "bench_gauge_set", help: "set", registers: [registry] })
     return {
       name: HANDLES_ROWS.promGaugeSet,
-      ops: (start, end) => {
-        let sum = 0
-        for (let i = start; i < end; i++) {
-          const v = (i & 1023) * 0.5
-          gauge.set(v)
-          sum += v
-        }
-        return sum
-      },
+      ops: gaugeSetLoop(gauge),
       allocationOps: otherAllocationOps,
       finish: async () => ({ pageBytes: (await registry.metrics()).length })
     }

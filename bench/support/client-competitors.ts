@@ -89,6 +89,17 @@ export const observeLoop = (histogram: { observe(x: number): void }): Ops => (st
   return sum
 }
 
+/** `gauge.set(v)`. */
+export const gaugeSetLoop = (gauge: { set(v: number): void }): Ops => (start, end) => {
+  let sum = 0
+  for (let i = start; i < end; i++) {
+    const v = (i & 1023) * 0.5
+    gauge.set(v)
+    sum += v
+  }
+  return sum
+}
+
 export type ClientLibrary = "prom-client" | "@prometheus-io/client"
 
 /** What a client competitor measures: a counter loop of `COUNTERS`, or an observe on the default buckets. */
