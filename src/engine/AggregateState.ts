@@ -114,6 +114,11 @@ export class AggregateState {
   readonly families = new Map<string, AggregateFamily>()
   /** Every sample name the families render, so two cores cannot define families that render one name. */
   private readonly samples = new Map<string, SeriesDefinition>()
+
+  /** Every sample name the families render (`sampleNames` of each), kept as families are created. */
+  sampleNamesInUse(): Iterable<string> {
+    return this.samples.keys()
+  }
   private userSeries = 0
   private allSeries = 0
   readonly limits: AggregateLimits

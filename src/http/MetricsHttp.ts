@@ -23,7 +23,6 @@ import { IncomingMessage } from "node:http"
 import { Clock, Context, Deferred, Duration, Effect, Exit, Layer, Metric, Option, Schedule, Schema, Stream } from "effect"
 import { HttpMiddleware, HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { MetricKind, SelfMetric } from "../domain/index.ts"
-import { sampleNames } from "../domain/names.ts"
 import { fromEffectSnapshots } from "../exposition/effectMetrics.ts"
 import { contentType, type Family, type Format, negotiate, PageLimitExceeded, renderBytes, renderSteps } from "../exposition/index.ts"
 import { Aggregate } from "../services/Aggregate.ts"
@@ -106,8 +105,8 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
         yield* freshness.refresh(scrapeFlushWait)
         heapUsed.value = process.memoryUsage().heapUsed
         resident.value = process.memoryUsage.rss()
-        const claimed = new Set<string>()
-        for (const family of aggregate.families.values()) for (const n of sampleNames(family.name, family.type)) claimed.add(n)
+        // A copy: the Effect-metric bridge adds the names it takes.
+        const claimed = new Set(aggregate.sampleNamesInUse())
         const effect = fromEffectSnapshots(yield* Metric.snapshot.pipe(Effect.provideService(Metric.MetricRegistry, registry)), claimed)
         for (const id of effect.skipped) {
           if (warned.has(id)) continue
