@@ -147,7 +147,7 @@ describe("bounded scrapes (real process)", () => {
         HARDEN_BUCKETS: "256",
         HARDEN_LABEL_BYTES: "8000",
         PERCORE_MAX_SCRAPES_IN_FLIGHT: "2",
-        PERCORE_SEND_STALL_TIMEOUT: "1s",
+        PERCORE_SEND_STALL_TIMEOUT: "3s", // long enough to see the third scrape turned away on a busy machine
         ...bigLimits
       })
       yield* waitFor(

@@ -30,9 +30,8 @@ const allEnded = (aggregate: AggregateState, what: string) =>
   Effect.gen(function*() {
     yield* until(() => attachedCount(aggregate) > 0 && endedCount(aggregate) === attachedCount(aggregate), `${what}: every thread ended`)
     // Live threads at once: MAX_THREADS, plus one being replaced after an abort, plus one margin.
-    for (let slot = MAX_THREADS + 2; slot < MAX_THREADS + 10; slot++) {
-      assert.isUndefined(aggregate.find("percore_core_up", { core: String(slot) }), `${what}: slot ${slot} was never used`)
-    }
+    const slots = aggregate.families.get("percore_core_up")?.series.map((series) => Number(series.labels.find(([name]) => name === "core")?.[1])) ?? []
+    assert.isAtMost(Math.max(...slots), MAX_THREADS + 1, `${what}: core slots used ${JSON.stringify(slots)}`)
   })
 
 /** Starts a task that counts STUCK and then spins; resolves once it counted, with a function that aborts it. */
@@ -52,13 +51,15 @@ describe("pools", () => {
       const aggregate = yield* Aggregate
       const pool = new Piscina({ filename: taskFile.href, minThreads: 0, maxThreads: MAX_THREADS, idleTimeout: 50 })
       for (let round = 0; round < 3; round++) {
+        const endedBefore = endedCount(aggregate)
         const done = yield* Effect.promise(() =>
           Promise.all(Array.from({ length: TASKS }, () => pool.run({ metric: "piscina_jobs_total", count: COUNT })))
         )
         assert.strictEqual(done.length, TASKS)
-        // The idle timeout destroys the threads between rounds.
-        // (A generous bound: on a loaded 2-CPU machine piscina's 50 ms idle timers can take a long time to fire.)
-        yield* until(() => pool.threads.length === 0, `piscina round ${round}: idle threads destroyed`, 60_000)
+        // The idle timeout destroys the threads that ran tasks between rounds. (piscina arms a thread's idle timer
+        // when it finishes a task: a thread still starting while the round ran — a busy machine — stays until
+        // destroy(), which the end of the test covers.)
+        yield* until(() => endedCount(aggregate) > endedBefore, `piscina round ${round}: idle threads destroyed`)
       }
       const aborted = yield* stuckTask((flag, signal) => pool.run({ metric: "piscina_jobs_total", count: STUCK, spin: true, flag }, { signal }))
       assert.instanceOf(aborted, Error)
