@@ -75,15 +75,71 @@ const allocate = (n: number): Uint8Array => {
 }
 
 /**
- * A growable output buffer for one page; `buf` and `pos` are read and advanced by the `put*` writers. A new writer
- * allocates a new buffer: what `finish` returns is never written to again.
+ * Page buffers kept between scrapes: a page is rendered into a buffer a previous page gave back, so a steady-state
+ * scrape allocates no page-sized memory (no backing store to allocate, zero and later collect). A page is given back
+ * only once nothing reads it any more (its connection took every byte), so a buffer is never written while sent:
+ * with one scrape at a time the pool alternates two buffers (double buffering). It keeps at most `keep` buffers, the
+ * largest ones.
+ *
+ * Buffers are zeroed once, when allocated; a reused one holds earlier pages' bytes past the current page (the same
+ * data), never uninitialised memory.
+ */
+export class PageBuffers {
+  private readonly free: Array<ArrayBuffer> = []
+  private readonly keep: number
+
+  constructor(keep = 2) {
+    this.keep = keep
+  }
+
+  /** A buffer of at least `capacity` bytes if one is free, else the largest free one, else a new one. */
+  take(capacity: number): Uint8Array {
+    const free = this.free
+    if (free.length === 0) return new Uint8Array(capacity)
+    let best = 0
+    for (let i = 1; i < free.length; i++) {
+      const fits = free[i]!.byteLength >= capacity
+      const bestFits = free[best]!.byteLength >= capacity
+      // the smallest that fits; without one, the largest
+      if (fits ? !bestFits || free[i]!.byteLength < free[best]!.byteLength : !bestFits && free[i]!.byteLength > free[best]!.byteLength) best = i
+    }
+    const [buffer] = free.splice(best, 1)
+    return new Uint8Array(buffer!)
+  }
+
+  /** Gives back the buffer that `page` (a page from `take`, or any view of it) lies in. */
+  give(page: Uint8Array): void {
+    const buffer = page.buffer
+    if (!(buffer instanceof ArrayBuffer) || this.free.includes(buffer)) return
+    this.free.push(buffer)
+    if (this.free.length > this.keep) {
+      let smallest = 0
+      for (let i = 1; i < this.free.length; i++) if (this.free[i]!.byteLength < this.free[smallest]!.byteLength) smallest = i
+      this.free.splice(smallest, 1)
+    }
+  }
+
+  /** Bytes held in free buffers (for tests and tooling). */
+  get freeBytes(): number {
+    let total = 0
+    for (const buffer of this.free) total += buffer.byteLength
+    return total
+  }
+}
+
+/**
+ * A growable output buffer for one page; `buf` and `pos` are read and advanced by the `put*` writers. Without
+ * `PageBuffers` a new writer allocates a new buffer, and what `finish` returns is never written to again; with them
+ * it starts from (and outgrows into) the pool's buffers, and the page is the caller's to give back.
  */
 export class ByteWriter {
   buf: Uint8Array
   pos = 0
+  private readonly pool: PageBuffers | undefined
 
-  constructor(capacity: number) {
-    this.buf = allocate(capacity)
+  constructor(capacity: number, pool?: PageBuffers) {
+    this.pool = pool
+    this.buf = pool === undefined ? allocate(capacity) : pool.take(capacity)
   }
 
   /** Makes room for `n` more bytes: geometric growth, so a page costs O(size) copying however it is written. */
@@ -92,10 +148,16 @@ export class ByteWriter {
   }
 
   private grow(n: number): void {
-    let capacity = this.buf.length * 2
+    let capacity = Math.max(this.buf.length * 2, 4096)
     while (capacity < this.pos + n) capacity *= 2
-    const next = allocate(capacity)
+    let next = this.pool === undefined ? allocate(capacity) : this.pool.take(capacity)
+    if (next.length < this.pos + n) {
+      // the pool's largest buffer is too small as well: it goes back, and a new one is made
+      this.pool?.give(next)
+      next = new Uint8Array(capacity)
+    }
     next.set(this.buf.subarray(0, this.pos))
+    this.pool?.give(this.buf)
     this.buf = next
   }
 
@@ -106,12 +168,14 @@ export class ByteWriter {
   }
 
   /**
-   * The bytes written: a view of the buffer (the rest of which is zeroed, so no uninitialised memory is reachable
-   * through its `.buffer`), or a right-sized copy when more than half the buffer went unused. The writer must not
-   * be used afterwards.
+   * The bytes written. With `PageBuffers`: a view of the pool's buffer, which the caller gives back once nothing
+   * reads the page. Without: a view of the buffer (the rest of which is zeroed, so no uninitialised memory is
+   * reachable through its `.buffer`), or a right-sized copy when more than half the buffer went unused. The writer
+   * must not be used afterwards.
    */
   finish(): Uint8Array {
     const { buf, pos } = this
+    if (this.pool !== undefined) return buf.subarray(0, pos)
     if (pos < buf.length - pos) {
       const out = new Uint8Array(pos)
       out.set(buf.subarray(0, pos))
@@ -119,6 +183,11 @@ export class ByteWriter {
     }
     buf.fill(0, pos)
     return buf.subarray(0, pos)
+  }
+
+  /** Gives a pooled buffer back after a render that did not finish (it threw). */
+  abandon(): void {
+    this.pool?.give(this.buf)
   }
 }
 

@@ -3,6 +3,7 @@
  * content negotiation for /metrics.
  */
 export type { Family, FamilyType, Format, Series } from "./model.ts"
-export { ExpositionError, PageLimitExceeded, render, renderBytes, type RenderLimits, renderSteps } from "./render.ts"
+export { ExpositionError, PageLimitExceeded, render, renderBytes, type RenderLimits, type RenderOptions, renderSteps } from "./render.ts"
 export { acceptsGzip, contentType, negotiate } from "./negotiate.ts"
+export { PageBuffers } from "./bytes.ts"
 export { escapeHelp, escapeLabelValue, formatCanonicalFloat, formatGoFloat, formatValue } from "./format.ts"

@@ -7,7 +7,7 @@
  * growing buffer: no page-sized string is built, flattened or encoded.
  */
 import { counterFamilyName, counterSampleName, sampleNames } from "../domain/names.ts"
-import { ByteWriter, MAX_NUMBER_LINE, putBytes, putNumberLine, utf8, Utf8Arena } from "./bytes.ts"
+import { ByteWriter, MAX_NUMBER_LINE, type PageBuffers, putBytes, putNumberLine, utf8, Utf8Arena } from "./bytes.ts"
 import {
   escapeHelp,
   escapeLabelValue,
@@ -44,6 +44,19 @@ export interface RenderLimits {
   readonly maxBytes: number
   /** `renderSteps` yields after each stretch of about this many bytes (checked after each series). */
   readonly stepBytes: number
+}
+
+export interface RenderOptions extends RenderLimits {
+  /**
+   * Render into these reused buffers: the page returned is then a view of a pooled buffer, which the caller gives back
+   * (`buffers.give(page)`) once nothing reads it. Without: a new buffer the caller owns.
+   */
+  readonly buffers?: PageBuffers
+  /**
+   * The caller guarantees that no two families claim one sample name (the aggregate refuses such families when they
+   * are created; the Effect-metric bridge skips them), so the render does not check again.
+   */
+  readonly namesChecked?: boolean
 }
 
 const unlimited: RenderLimits = { maxBytes: Infinity, stepBytes: Infinity }
@@ -397,38 +410,47 @@ class Steps {
  * shows each series as it was when its step ran. Throws `PageLimitExceeded` as soon as the page passes
  * `limits.maxBytes`, so an oversized page costs about `maxBytes` of memory, not its full size.
  */
-export function* renderSteps(families: Iterable<Family>, format: Format, limits: RenderLimits): Generator<number, Uint8Array, void> {
+export function* renderSteps(families: Iterable<Family>, format: Format, options: RenderOptions): Generator<number, Uint8Array, void> {
   const openMetrics = format === "openmetrics"
-  const { maxBytes } = limits
-  const steps = new Steps(limits)
-  const names = new Set<string>()
-  const w = new ByteWriter(Math.max(MIN_CAPACITY, lastSize + (lastSize >>> 4)))
-  for (const family of families) {
-    const state = familyState(family)
-    for (const name of state.occupies) {
-      if (names.has(name)) fail(`metric name ${name} is used by two families`)
-      names.add(name)
-    }
-    w.bytes(openMetrics ? state.openMetricsHeader : state.textHeader)
-    const series = family.series
-    if (Array.isArray(series)) {
-      const list: ReadonlyArray<Series> = series
-      for (let i = 0; i < list.length; i++) {
-        writeSeries(w, state, list[i]!, openMetrics)
-        if (w.pos >= steps.checkAt && steps.ended(w.pos)) yield w.pos
+  const { maxBytes } = options
+  const steps = new Steps(options)
+  const names = options.namesChecked === true ? undefined : new Set<string>()
+  const w = new ByteWriter(Math.max(MIN_CAPACITY, lastSize + (lastSize >>> 4)), options.buffers)
+  let finished = false
+  try {
+    for (const family of families) {
+      const state = familyState(family)
+      if (names !== undefined) {
+        for (const name of state.occupies) {
+          if (names.has(name)) fail(`metric name ${name} is used by two families`)
+          names.add(name)
+        }
       }
-    } else {
-      for (const s of series) {
-        writeSeries(w, state, s, openMetrics)
-        if (w.pos >= steps.checkAt && steps.ended(w.pos)) yield w.pos
+      w.bytes(openMetrics ? state.openMetricsHeader : state.textHeader)
+      const series = family.series
+      if (Array.isArray(series)) {
+        const list: ReadonlyArray<Series> = series
+        for (let i = 0; i < list.length; i++) {
+          writeSeries(w, state, list[i]!, openMetrics)
+          if (w.pos >= steps.checkAt && steps.ended(w.pos)) yield w.pos
+        }
+      } else {
+        for (const s of series) {
+          writeSeries(w, state, s, openMetrics)
+          if (w.pos >= steps.checkAt && steps.ended(w.pos)) yield w.pos
+        }
       }
+      if (w.pos > maxBytes) throw new PageLimitExceeded({ rendered: w.pos, limit: maxBytes })
     }
+    if (openMetrics) w.bytes(EOF)
     if (w.pos > maxBytes) throw new PageLimitExceeded({ rendered: w.pos, limit: maxBytes })
+    lastSize = w.pos
+    finished = true
+    return w.finish()
+  } finally {
+    // a render that threw (or was abandoned by its caller) gives its pooled buffer back
+    if (!finished) w.abandon()
   }
-  if (openMetrics) w.bytes(EOF)
-  if (w.pos > maxBytes) throw new PageLimitExceeded({ rendered: w.pos, limit: maxBytes })
-  lastSize = w.pos
-  return w.finish()
 }
 
 const decoder = new TextDecoder("utf-8", { ignoreBOM: true })

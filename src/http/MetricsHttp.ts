@@ -11,25 +11,30 @@
  * `PERCORE_MAX_PAGE_BYTES` stops rendering at once and the scrape gets `503` with the reason (counted in
  * `percore_scrapes_refused_total{reason="page_too_large"}`).
  *
- * Bounded slow clients: a scrape holds one of `PERCORE_MAX_SCRAPES_IN_FLIGHT` slots until its page is fully handed
- * to the connection or the client is gone. The page is sent in chunks; when no chunk goes out for
- * `PERCORE_SEND_STALL_TIMEOUT` (a client that stopped reading), the connection is closed and the slot released
+ * Bounded slow clients: a scrape holds one of `PERCORE_MAX_SCRAPES_IN_FLIGHT` slots until the kernel has taken every
+ * byte of its page (the connection's write queue is empty) or the client is gone. When the queue makes no progress
+ * for `PERCORE_SEND_STALL_TIMEOUT` (a client that stopped reading), the connection is closed and the slot released
  * (`reason="send_stalled"`), so stalled clients cannot pin pages and slots forever.
+ *
+ * Little work per scrape: pages are rendered into reused buffers (`PageBuffers`: a buffer goes back when the
+ * connection has taken the page), written with one `end()`, and the waiting, sharing and watching are plain
+ * callbacks rather than fibers, so a steady-state scrape allocates a few tens of KB besides the page.
  *
  * Methods, request bodies, credentials and gzip are the shared guard's (`./guard.ts`), as for the dashboard.
  * `MetricsHttp.routes` is a Layer of `HttpRouter` routes: a host app merges it with its own routes.
  */
 import { IncomingMessage } from "node:http"
-import { Clock, Context, Deferred, Duration, Effect, Exit, Layer, Metric, Option, Schedule, Schema, Stream } from "effect"
+import type { Socket } from "node:net"
+import { Context, Deferred, Duration, Effect, Exit, Layer, Metric, Schema } from "effect"
 import { HttpMiddleware, HttpRouter, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import { MetricKind, SelfMetric } from "../domain/index.ts"
 import { fromEffectSnapshots } from "../exposition/effectMetrics.ts"
-import { contentType, type Family, type Format, negotiate, PageLimitExceeded, renderBytes, renderSteps } from "../exposition/index.ts"
+import { contentType, type Family, type Format, negotiate, PageBuffers, PageLimitExceeded, renderBytes, renderSteps } from "../exposition/index.ts"
 import { Aggregate } from "../services/Aggregate.ts"
 import { DataPlane } from "../services/DataPlane.ts"
 import { Freshness } from "../services/Freshness.ts"
 import { SecurityConfig } from "../services/HttpSecurity.ts"
-import { makeGuard, respond } from "./guard.ts"
+import { makeGuard, respondWith } from "./guard.ts"
 import { hasCollectors, installBridge, runCollectors } from "./renderHooks.ts"
 import { PercoreConfig } from "../services/PercoreConfig.ts"
 
@@ -43,10 +48,11 @@ export const HttpConfig = PercoreConfig.useSync((config) => ({
   sendStallTimeout: config.sendStallTimeout
 }))
 
-/** A render yields to the event loop after about this many bytes (well under a millisecond of copying). */
-export const RENDER_STEP_BYTES = 256 * 1024
-/** A page is sent in chunks of this size, so the send's progress is visible. */
-const SEND_CHUNK_BYTES = 64 * 1024
+/**
+ * A render yields to the event loop after about this many bytes (about a millisecond of copying): a page of 10k
+ * series renders in one step, a page of megabytes lets other requests in between.
+ */
+export const RENDER_STEP_BYTES = 1024 * 1024
 
 /** The page passed `PERCORE_MAX_PAGE_BYTES`; the render stopped there. */
 export class PageTooLarge extends Schema.TaggedError<PageTooLarge>()("PageTooLarge", {
@@ -64,10 +70,100 @@ const yieldToEventLoop: Effect.Effect<void> = Effect.callback<void>((resume) => 
   return Effect.sync(() => clearImmediate(handle))
 })
 
-/** Closes the request's connection (Node only: elsewhere a stalled send is left to the platform). */
-const closeConnection = (request: HttpServerRequest.HttpServerRequest): void => {
-  const source = request.source
-  if (source instanceof IncomingMessage) source.socket.destroy()
+/** A rendered page shared by the scrapes that waited for it: `release` once it is sent (or will not be). */
+export interface SharedPage {
+  /** The page's bytes: a view of a reused buffer, valid until `release`. */
+  readonly bytes: Uint8Array
+  /** Lets go of the page (idempotent); its buffer is reused once every scrape that got it let go. */
+  readonly release: () => void
+}
+
+/**
+ * The scrapes one render serves. Each holds the page until it has sent it; the buffer goes back to the pool when the
+ * last one lets go, which may come before the render ends (every client left): the page then goes back at once.
+ */
+class RenderGroup {
+  readonly result = Deferred.makeUnsafe<Uint8Array, PageTooLarge>()
+  private holders = 0
+  private page: Uint8Array | undefined
+  private readonly buffers: PageBuffers
+  constructor(buffers: PageBuffers) {
+    this.buffers = buffers
+  }
+  /** A scrape that will wait for this render's page. */
+  join(): void {
+    this.holders++
+  }
+  /** The render's page (undefined: it failed). */
+  settle(page: Uint8Array | undefined): void {
+    this.page = page
+    if (page !== undefined && this.holders === 0) this.buffers.give(page)
+  }
+  leave(): void {
+    if (--this.holders === 0 && this.page !== undefined) this.buffers.give(this.page)
+  }
+  /** Waits for the page as one of its holders: every way out but a page in hand lets go at once. */
+  hold(): Effect.Effect<SharedPage, PageTooLarge> {
+    this.join()
+    let held = true
+    const release = () => {
+      if (!held) return
+      held = false
+      this.leave()
+    }
+    return Deferred.await(this.result).pipe(
+      Effect.map((bytes): SharedPage => ({ bytes, release })),
+      Effect.onExit((exit) => (Exit.isFailure(exit) ? Effect.sync(release) : Effect.void))
+    )
+  }
+}
+
+/**
+ * Watches the connection a response of `bytes` bytes is being written to until the kernel has taken all of it (the
+ * socket counted those bytes and its write queue is empty) or the connection is gone, then calls `done` once. A
+ * queue that does not move for `stallMillis` (a client that stopped reading) gets its connection closed and
+ * `stalled` called first. Plain callbacks: a `drain`/`close` listener and one timer per watched send.
+ */
+const watchSend = (socket: Socket, bytes: number, stallMillis: number, stalled: () => void, done: () => void): void => {
+  // Counted before the platform writes the response (it writes after this handler returns).
+  const from = socket.bytesWritten ?? 0
+  let lastWritten = from
+  let lastQueued = socket.writableLength
+  let lastMoved = performance.now()
+  let finished = false
+  const check = (): void => {
+    if (finished) return
+    if (socket.destroyed) return finish()
+    const written = socket.bytesWritten ?? lastWritten
+    const queued = socket.writableLength
+    if (written - from >= bytes && queued === 0) return finish()
+    const now = performance.now()
+    if (written !== lastWritten || queued !== lastQueued) {
+      lastWritten = written
+      lastQueued = queued
+      lastMoved = now
+    } else if (now - lastMoved >= stallMillis) {
+      // Nothing moved: a client that stopped reading (queued bytes), or a response that was never written.
+      if (queued > 0) {
+        stalled()
+        socket.destroy()
+      }
+      finish()
+    }
+  }
+  const timer = setInterval(check, Math.max(1, stallMillis / 4))
+  timer.unref()
+  const finish = (): void => {
+    finished = true
+    clearInterval(timer)
+    socket.off("drain", check)
+    socket.off("close", check)
+    done()
+  }
+  socket.on("drain", check)
+  socket.on("close", check)
+  // The platform writes the response right after the handler returns: the kernel usually takes it all at once.
+  setImmediate(check)
 }
 
 /** Where Node's HTTP server listens, a view of `PercoreConfig`. */
@@ -79,6 +175,11 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
    * The caller owns the returned buffer (a later scrape never writes to it).
    */
   readonly scrape: (format: Format) => Effect.Effect<Uint8Array, PageTooLarge>
+  /**
+   * `scrape` without the copy: the page is a view of a reused buffer, valid until its `release` (which the caller must
+   * call once it has sent the page; a page never released is left to the garbage collector).
+   */
+  readonly scrapeShared: (format: Format) => Effect.Effect<SharedPage, PageTooLarge>
 }>()("percore/http/MetricsHttp") {
   static readonly layer = Layer.effect(
     MetricsHttp,
@@ -100,21 +201,28 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
           : Effect.void
       )
 
+      const buffers = new PageBuffers(2)
       const render = Effect.fnUntraced(function*(format: Format, registry: Metric.MetricRegistry) {
         yield* collect
         yield* freshness.refresh(scrapeFlushWait)
-        heapUsed.value = process.memoryUsage().heapUsed
-        resident.value = process.memoryUsage.rss()
-        // A copy: the Effect-metric bridge adds the names it takes.
-        const claimed = new Set(aggregate.sampleNamesInUse())
-        const effect = fromEffectSnapshots(yield* Metric.snapshot.pipe(Effect.provideService(Metric.MetricRegistry, registry)), claimed)
-        for (const id of effect.skipped) {
-          if (warned.has(id)) continue
-          warned.add(id)
-          yield* Effect.logWarning(`percore: Effect metric "${id}" is not exported: its name collides with another family`)
+        const memory = process.memoryUsage()
+        heapUsed.value = memory.heapUsed
+        resident.value = memory.rss
+        const snapshots = yield* Metric.snapshot.pipe(Effect.provideService(Metric.MetricRegistry, registry))
+        let families: Iterable<Family> = aggregate.families.values()
+        if (snapshots.length > 0) {
+          // A copy: the Effect-metric bridge adds the names it takes.
+          const effect = fromEffectSnapshots(snapshots, new Set(aggregate.sampleNamesInUse()))
+          for (const id of effect.skipped) {
+            if (warned.has(id)) continue
+            warned.add(id)
+            yield* Effect.logWarning(`percore: Effect metric "${id}" is not exported: its name collides with another family`)
+          }
+          if (effect.families.length > 0) families = [...aggregate.families.values(), ...effect.families]
         }
-        const families: Array<Family> = [...aggregate.families.values(), ...effect.families]
-        const steps = renderSteps(families, format, { maxBytes: maxPageBytes, stepBytes: RENDER_STEP_BYTES })
+        // The aggregate refuses families that would share a sample name, and the bridge skips Effect metrics that
+        // would: no second check per render.
+        const steps = renderSteps(families, format, { maxBytes: maxPageBytes, stepBytes: RENDER_STEP_BYTES, buffers, namesChecked: true })
         for (;;) {
           const step = nextStep(steps)
           if (step instanceof PageLimitExceeded) return yield* new PageTooLarge({ rendered: step.rendered, limit: step.limit })
@@ -126,37 +234,42 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
       // Concurrent scrapes share renders, and every scrape still sees everything recorded before it arrived:
       // a scrape arriving while a render runs waits for the NEXT render, which starts after the current one
       // and serves every scrape that queued meanwhile. A storm of N clients costs about one render (and one
-      // flush request to the cores) at a time instead of N. Renders run in the layer's scope, so a client
-      // hanging up never leaves waiting scrapes without their result.
-      const scope = yield* Effect.scope
-      const running: Record<Format, boolean> = { text: false, openmetrics: false }
-      const queued: Record<Format, Deferred.Deferred<Uint8Array, PageTooLarge> | undefined> = { text: undefined, openmetrics: undefined }
-      const start = (format: Format, registry: Metric.MetricRegistry, result: Deferred.Deferred<Uint8Array, PageTooLarge>): Effect.Effect<void> =>
-        Effect.suspend(() => {
-          running[format] = true
-          return render(format, registry).pipe(
-            Effect.exit,
-            Effect.flatMap((exit) => Deferred.done(result, exit)),
-            Effect.flatMap(() => {
-              running[format] = false
-              const next = queued[format]
-              queued[format] = undefined
-              return next === undefined ? Effect.void : start(format, registry, next)
-            }),
-            Effect.forkIn(scope),
-            Effect.asVoid
-          )
-        })
+      // flush request to the cores) at a time instead of N. The first scrape of a group renders for all of it,
+      // uninterruptibly (a render is bounded: the flush wait, then the steps), so a client hanging up never leaves
+      // the others without their page.
+      const rendering: Record<Format, RenderGroup | undefined> = { text: undefined, openmetrics: undefined }
+      const queued: Record<Format, RenderGroup | undefined> = { text: undefined, openmetrics: undefined }
+      const lead = (format: Format, group: RenderGroup, after: RenderGroup | undefined, registry: Metric.MetricRegistry) =>
+        Effect.uninterruptible(Effect.gen(function*() {
+          if (after !== undefined) {
+            yield* Deferred.await(after.result).pipe(Effect.exit)
+            queued[format] = undefined
+          }
+          rendering[format] = group
+          const exit = yield* Effect.exit(render(format, registry))
+          rendering[format] = undefined
+          group.settle(Exit.isSuccess(exit) ? exit.value : undefined)
+          yield* Deferred.done(group.result, exit)
+        }))
+
+      const scrapeShared = Effect.fn("MetricsHttp.scrapeShared")(function*(format: Format) {
+        const waiting = queued[format]
+        if (waiting !== undefined) return yield* waiting.hold()
+        const registry = yield* Metric.MetricRegistry
+        const group = new RenderGroup(buffers)
+        const running = rendering[format]
+        if (running === undefined) rendering[format] = group
+        else queued[format] = group
+        const page = group.hold()
+        yield* lead(format, group, running, registry)
+        return yield* page
+      })
 
       const scrape = Effect.fn("MetricsHttp.scrape")(function*(format: Format) {
-        const registry = yield* Metric.MetricRegistry
-        if (!running[format]) {
-          const result = yield* Deferred.make<Uint8Array, PageTooLarge>()
-          yield* start(format, registry, result)
-          return yield* Deferred.await(result)
-        }
-        const next = queued[format] ?? (queued[format] = Deferred.makeUnsafe<Uint8Array, PageTooLarge>())
-        return yield* Deferred.await(next)
+        const page = yield* scrapeShared(format)
+        const copy = page.bytes.slice()
+        page.release()
+        return copy
       })
 
       // The same page and families for code outside Effect in this thread (`percore/prom-client`).
@@ -178,7 +291,7 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
         (uninstall) => Effect.sync(uninstall)
       )
 
-      return MetricsHttp.of({ scrape })
+      return MetricsHttp.of({ scrape, scrapeShared })
     })
   )
 
@@ -186,15 +299,19 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
   static readonly routes = Layer.unwrap(Effect.gen(function*() {
     const { host, metricsPath, sendStallTimeout } = yield* HttpConfig
     const security = yield* SecurityConfig
-    const { scrape } = yield* MetricsHttp
+    const { scrapeShared } = yield* MetricsHttp
     const dataPlane = yield* DataPlane
     const aggregate = yield* Aggregate
-    const scope = yield* Effect.scope
+    const runFork = Effect.runForkWith(yield* Effect.context<never>())
     const refused = (reason: string) =>
       aggregate.own(SelfMetric.scrapesRefused.name, MetricKind.Counter, SelfMetric.scrapesRefused.help, { reason })
     const pageTooLarge = refused("page_too_large")
     const sendStalled = refused("send_stalled")
     const stallMillis = Duration.toMillis(Duration.fromInputUnsafe(sendStallTimeout))
+    const onStall = () => {
+      sendStalled.value++
+      runFork(Effect.logWarning(`percore: a scrape's client stopped reading for ${Duration.format(Duration.millis(stallMillis))}; closing its connection`))
+    }
     const guard = makeGuard(security)
     if (guard.open && !isLoopback(host)) {
       yield* Effect.logWarning(`percore: serving metrics on ${host} without authentication; set PERCORE_AUTH_TOKEN or PERCORE_AUTH_USER/PASSWORD`)
@@ -203,61 +320,35 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
     const busy = HttpServerResponse.text("too many scrapes in flight\n", { status: 503, headers: { "retry-after": "1" } })
     if (!metricsPath.startsWith("/")) return yield* Effect.die(new Error(`PERCORE_METRICS_PATH must start with "/", got ${JSON.stringify(metricsPath)}`))
 
-    /**
-     * Sends a page in chunks and gives the slot back once the last chunk is handed to the connection, the client is
-     * gone (the platform interrupts the stream), or no chunk went out for the stall timeout (the connection is
-     * closed). A watchdog in the layer's scope covers a stream the platform never starts (the client left first).
-     */
-    const sendWithin = Effect.fnUntraced(function*(request: HttpServerRequest.HttpServerRequest, release: () => void) {
-      let lastProgress = yield* Clock.currentTimeMillis
-      let done = false
-      const finish = Effect.sync(() => {
-        done = true
-        release()
-      })
-      const stalled = Effect.gen(function*() {
-        if (done) return true
-        const now = yield* Clock.currentTimeMillis
-        if (now - lastProgress < stallMillis) return false
-        sendStalled.value++
-        yield* Effect.logWarning(`percore: a scrape's client stopped reading for ${Duration.format(Duration.millis(stallMillis))}; closing its connection`)
-        closeConnection(request)
-        yield* finish
-        return true
-      })
-      yield* stalled.pipe(
-        Effect.repeat({ schedule: Schedule.spaced(Duration.millis(Math.max(1, stallMillis / 4))), until: (over) => over }),
-        Effect.forkIn(scope)
-      )
-      return (body: Uint8Array): Stream.Stream<Uint8Array> =>
-        // One chunk per pull: the platform pulls the next only once the connection took the last one.
-        Stream.fromIterable(chunksOf(body, SEND_CHUNK_BYTES), { chunkSize: 1 }).pipe(
-          Stream.tap(() => Effect.map(Clock.currentTimeMillis, (now) => void (lastProgress = now))),
-          Stream.ensuring(finish)
-        )
-    })
-
     const metrics = (request: HttpServerRequest.HttpServerRequest) =>
       Effect.gen(function*() {
         const format = negotiate(request.headers["accept"])
         if (inFlight >= security.maxScrapesInFlight) return busy
         inFlight++
-        let released = false
+        let slot = true
+        let page: SharedPage | undefined
+        // Gives the slot and the page back, exactly once each.
         const release = () => {
-          if (released) return
-          released = true
+          page?.release()
+          if (!slot) return
+          slot = false
           inFlight--
         }
-        // Every way out gives the slot back exactly once: a failed or interrupted scrape (a client that went away)
-        // here, a HEAD at once, a sent page when its send ends (or stalls).
+        // Every way out gives them back: a failed or interrupted scrape (a client that went away) here, a HEAD at
+        // once, a sent page once the connection took it (or stalled).
         return yield* Effect.gen(function*() {
-          const bytes = yield* scrape(format)
-          const options = { contentType: contentType(format), varyOn: ["Accept"], gzipLevel: METRICS_GZIP_LEVEL }
-          if (request.method === "HEAD") {
+          page = yield* scrapeShared(format)
+          const { response, sent } = yield* respondWith(request, page.bytes, { contentType: contentType(format), varyOn: ["Accept"], gzipLevel: METRICS_GZIP_LEVEL })
+          const source = request.source
+          if (request.method === "HEAD" || !(source instanceof IncomingMessage)) {
+            // Nothing to watch (no body, or not Node's HTTP/1 server): the body must not be a reused buffer.
+            const owned = sent === page.bytes ? HttpServerResponse.uint8Array(sent.slice(), { contentType: contentType(format), headers: response.headers }) : response
             release()
-            return yield* respond(request, bytes, options)
+            return owned
           }
-          return yield* respond(request, bytes, { ...options, send: yield* sendWithin(request, release) })
+          if (sent !== page.bytes) page.release() // gzip wrote its own buffer
+          watchSend(source.socket, sent.length, stallMillis, onStall, release)
+          return response
         }).pipe(Effect.onExit((exit) => (Exit.isFailure(exit) ? Effect.sync(release) : Effect.void)))
       }).pipe(
         Effect.catchTag("PageTooLarge", (error) =>
@@ -303,13 +394,6 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
  * level 6 (10k counters: 59 KB against 54 KB of 659 KB) in about a third of the time, which a scrape waits for.
  */
 const METRICS_GZIP_LEVEL = 1
-
-/** Views of `body`, `size` bytes each (the last one shorter): no copy. */
-const chunksOf = (body: Uint8Array, size: number): Array<Uint8Array> => {
-  const chunks: Array<Uint8Array> = []
-  for (let at = 0; at < body.length; at += size) chunks.push(body.subarray(at, Math.min(body.length, at + size)))
-  return chunks
-}
 
 /** The generator's next step, or the page cap it hit (any other error is a defect and thrown on). */
 const nextStep = (steps: Generator<number, Uint8Array, void>): IteratorResult<number, Uint8Array> | PageLimitExceeded => {

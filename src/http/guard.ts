@@ -13,7 +13,7 @@
 import { createHash, timingSafeEqual } from "node:crypto"
 import { promisify } from "node:util"
 import { gzip as gzipCallback } from "node:zlib"
-import { Effect, Option, Redacted, type Stream } from "effect"
+import { Effect, Option, Redacted } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import { acceptsGzip } from "../exposition/index.ts"
 
@@ -119,25 +119,19 @@ export interface RespondOptions {
   readonly varyOn?: ReadonlyArray<string>
   /** Bodies of at most this many bytes are sent as they are (small ones gain nothing); default: any is gzipped. */
   readonly gzipAbove?: number
-  /**
-   * When given, the body (gzipped or not) is sent as this stream of its chunks instead of in one piece, so the
-   * caller sees the send progress (e.g. to bound how long a client may stall it).
-   */
-  readonly send?: (body: Uint8Array) => Stream.Stream<Uint8Array>
   /** zlib compression level (default: zlib's, 6). */
   readonly gzipLevel?: number
 }
 
-/** A `200` with `body`, gzipped when the request accepts gzip (and the body is long enough). */
-export const respond = Effect.fnUntraced(function*(request: HttpServerRequest.HttpServerRequest, body: Uint8Array, options: RespondOptions) {
+/** A `200` with `body`, gzipped when the request accepts gzip (and the body is long enough), and the bytes it sends. */
+export const respondWith = Effect.fnUntraced(function*(request: HttpServerRequest.HttpServerRequest, body: Uint8Array, options: RespondOptions) {
   const compress = (options.gzipAbove === undefined || body.length > options.gzipAbove) && acceptsGzip(request.headers["accept-encoding"])
-  const sent = compress ? yield* Effect.promise(() => gzip(body, options.gzipLevel === undefined ? {} : { level: options.gzipLevel })) : body
-  const headers = {
-    ...options.headers,
-    vary: [...(options.varyOn ?? []), "Accept-Encoding"].join(", "),
-    ...(compress ? { "content-encoding": "gzip" } : {})
-  }
-  return options.send === undefined
-    ? HttpServerResponse.uint8Array(sent, { contentType: options.contentType, headers })
-    : HttpServerResponse.stream(options.send(sent), { contentType: options.contentType, contentLength: sent.length, headers })
+  const sent: Uint8Array = compress ? yield* Effect.promise(() => gzip(body, options.gzipLevel === undefined ? {} : { level: options.gzipLevel })) : body
+  const vary = options.varyOn === undefined ? "Accept-Encoding" : `${options.varyOn.join(", ")}, Accept-Encoding`
+  const headers = compress ? { ...options.headers, vary, "content-encoding": "gzip" } : { ...options.headers, vary }
+  return { response: HttpServerResponse.uint8Array(sent, { contentType: options.contentType, headers }), sent }
 })
+
+/** A `200` with `body`, gzipped when the request accepts gzip (and the body is long enough). */
+export const respond = (request: HttpServerRequest.HttpServerRequest, body: Uint8Array, options: RespondOptions) =>
+  Effect.map(respondWith(request, body, options), ({ response }) => response)

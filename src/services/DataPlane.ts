@@ -368,11 +368,12 @@ export class DataPlane extends Context.Service<DataPlane, {
       // core (see BUSY_ANSWER_LAG_MS; the core measures its own answer lag): it is asked to flush and its answer
       // reaches a later drain. So a core that just turned busy costs one scrape the full wait, and an idle core
       // (the usual case) is always waited for.
-      const flush = Effect.fnUntraced(function*(timeout: Duration.Input) {
-        const timeoutMs = Duration.toMillis(Duration.fromInputUnsafe(timeout))
-        const waits = [...live.values()].flatMap((entry) => {
+      // Plain promises, one Effect step per flush: a scrape pays for the waiting itself, not for a fiber per core.
+      const flushCores = async (timeoutMs: number): Promise<boolean> => {
+        const waits: Array<Promise<boolean>> = []
+        for (const entry of live.values()) {
           const channel = entry.channel
-          if (entry.state !== "up" || channel === undefined) return []
+          if (entry.state !== "up" || channel === undefined) continue
           const asked = performance.now()
           const lagging = (entry.lastRequest !== undefined && !channel.flushed(entry.lastRequest)) ||
             channel.control.answerLagMs() > BUSY_ANSWER_LAG_MS
@@ -383,23 +384,23 @@ export class DataPlane extends Context.Service<DataPlane, {
           const request = channel.requestFlush()
           entry.lastRequest = request
           const limit = entry.busyUntil !== undefined && asked < entry.busyUntil ? 0 : timeoutMs
-          return [
-            Effect.gen(function*() {
-              while (!channel.flushed(request) && entry.state === "up" && entry.channel === channel) {
-                const left = limit - (performance.now() - asked)
-                if (left <= 0) break
-                // Short waits so that a core that ended (it never answers) is noticed; a flush wakes it at once.
-                yield* Effect.promise(() => channel.control.waitForFlush(request, Math.min(left, 50)))
-              }
-              return channel.flushed(request) || entry.state !== "up" || entry.channel !== channel
-            })
-          ]
-        })
-        const done = yield* Effect.all(waits, { concurrency: "unbounded" }).pipe(
-          Effect.timeoutOption(Duration.fromInputUnsafe(timeout))
-        )
-        return done._tag === "Some" && done.value.every((answered) => answered)
-      })
+          waits.push(flushAnswered(entry, channel, request, asked, limit))
+        }
+        if (waits.length === 0) return true
+        const answers = await Promise.all(waits)
+        return answers.every((answered) => answered)
+      }
+      const flushAnswered = async (entry: CoreEntry, channel: CoreChannel, request: number, asked: number, limit: number): Promise<boolean> => {
+        while (!channel.flushed(request) && entry.state === "up" && entry.channel === channel) {
+          const left = limit - (performance.now() - asked)
+          if (left <= 0) break
+          // Short waits so that a core that ended (it never answers) is noticed; a flush wakes it at once.
+          await channel.control.waitForFlush(request, Math.min(left, 50))
+        }
+        return channel.flushed(request) || entry.state !== "up" || entry.channel !== channel
+      }
+      const flush = (timeout: Duration.Input): Effect.Effect<boolean> =>
+        Effect.promise(() => flushCores(Duration.toMillis(Duration.fromInputUnsafe(timeout))))
 
       const allocateCore = Effect.fnUntraced(function*() {
         const core = takeSlot()
