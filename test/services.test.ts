@@ -20,6 +20,7 @@ import { Freshness } from "../src/services/Freshness.ts"
 import { MetricsHttp } from "../src/http/MetricsHttp.ts"
 import { PercoreConfig } from "../src/services/PercoreConfig.ts"
 import { until } from "./support/until.ts"
+import { renderBytes } from "../src/exposition/index.ts"
 
 // In-process layers keep this test process at its priority (PERCORE_CONTROL_PLANE_NICE=0): lowering it would slow
 // this file against the other test files sharing the machine. The default is tested on real processes
@@ -287,4 +288,44 @@ describe("MetricsHttp.scrape", () => {
       assert.match(decode(yield* Fiber.join(first)), /^fresh_total (1|11)$/m)
       runtime.close()
     }).pipe(Effect.provide(MetricsHttp.layer.pipe(Layer.provide(Freshness.layer), Layer.provideMerge(percoreLayer({ PERCORE_CORES: "0", PERCORE_SCRAPE_FLUSH_WAIT: "1 second" }))))))
+
+  it.live("a page's buffer is reused only after every scrape that got it let go; reused buffers give exact pages", () =>
+    Effect.gen(function*() {
+      const http = yield* MetricsHttp
+      const dataPlane = yield* DataPlane
+      const aggregate = yield* Aggregate
+      const runtime = new CoreRuntime(yield* dataPlane.allocateCore())
+      const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
+      // The page as rendered now into a fresh buffer, without percore's figures that each scrape updates (drain times,
+      // memory; a background drain may also land between a scrape and this render).
+      const withoutDrains = (page: string) => page.split("\n").filter((line) => !/percore_(drain_duration|control_plane_heap|process_resident)/.test(line)).join("\n")
+      const pageNow = () => withoutDrains(decode(renderBytes(aggregate.families.values(), "text")))
+      const counter = runtime.counter("pages_total", { labels: { path: "/a-long-label-value-that-makes-the-page-longer" } })
+      counter.inc(123_456_789)
+      const first = yield* http.scrapeShared("text")
+      const firstText = decode(first.bytes)
+      assert.strictEqual(withoutDrains(firstText), pageNow())
+      assert.match(firstText, /^pages_total\{path="[^"]+"\} 123456789$/m)
+      // Another page while the first is held: it must go to another buffer, and leave the held page as it was.
+      runtime.counter("short_total").inc(1)
+      const second = yield* http.scrapeShared("text")
+      assert.notStrictEqual(second.bytes.buffer, first.bytes.buffer, "a held page's buffer was reused")
+      assert.strictEqual(withoutDrains(decode(second.bytes)), pageNow())
+      assert.strictEqual(decode(first.bytes), firstText, "the held page changed")
+      second.release()
+      second.release() // idempotent: one holder lets go once
+      const third = yield* http.scrapeShared("text")
+      assert.strictEqual(third.bytes.buffer, second.bytes.buffer, "a released buffer is reused")
+      assert.strictEqual(withoutDrains(decode(third.bytes)), pageNow())
+      assert.strictEqual(decode(first.bytes), firstText)
+      first.release()
+      third.release()
+      // The copying API hands out a page of its own.
+      const owned = yield* http.scrape("text")
+      const fourth = yield* http.scrapeShared("text")
+      assert.notStrictEqual(owned.buffer, fourth.bytes.buffer)
+      assert.strictEqual(withoutDrains(decode(owned)), withoutDrains(decode(fourth.bytes)))
+      fourth.release()
+      runtime.close()
+    }).pipe(Effect.provide(MetricsHttp.layer.pipe(Layer.provide(Freshness.layer), Layer.provideMerge(percoreLayer({ PERCORE_CORES: "0", PERCORE_SCRAPE_FLUSH_WAIT: "1 second", PERCORE_DRAIN_INTERVAL: "1 hour" }))))))
 })

@@ -202,14 +202,15 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
       )
 
       const buffers = new PageBuffers(2)
-      const render = Effect.fnUntraced(function*(format: Format, registry: Metric.MetricRegistry) {
+      // Runs in the fiber of the scrape that leads the render: the Effect metrics are that fiber's registry's.
+      const render = Effect.fnUntraced(function*(format: Format) {
         yield* collect
         yield* freshness.refresh(scrapeFlushWait)
         const memory = process.memoryUsage()
         heapUsed.value = memory.heapUsed
         resident.value = memory.rss
-        const snapshots = yield* Metric.snapshot.pipe(Effect.provideService(Metric.MetricRegistry, registry))
-        let families: Iterable<Family> = aggregate.families.values()
+        const snapshots = yield* Metric.snapshot
+        let families: ReadonlyArray<Family> = Array.from(aggregate.families.values())
         if (snapshots.length > 0) {
           // A copy: the Effect-metric bridge adds the names it takes.
           const effect = fromEffectSnapshots(snapshots, new Set(aggregate.sampleNamesInUse()))
@@ -218,7 +219,7 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
             warned.add(id)
             yield* Effect.logWarning(`percore: Effect metric "${id}" is not exported: its name collides with another family`)
           }
-          if (effect.families.length > 0) families = [...aggregate.families.values(), ...effect.families]
+          if (effect.families.length > 0) families = [...families, ...effect.families]
         }
         // The aggregate refuses families that would share a sample name, and the bridge skips Effect metrics that
         // would: no second check per render.
@@ -239,29 +240,30 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
       // the others without their page.
       const rendering: Record<Format, RenderGroup | undefined> = { text: undefined, openmetrics: undefined }
       const queued: Record<Format, RenderGroup | undefined> = { text: undefined, openmetrics: undefined }
-      const lead = (format: Format, group: RenderGroup, after: RenderGroup | undefined, registry: Metric.MetricRegistry) =>
+      const lead = (format: Format, group: RenderGroup, after: RenderGroup | undefined) =>
         Effect.uninterruptible(Effect.gen(function*() {
           if (after !== undefined) {
             yield* Deferred.await(after.result).pipe(Effect.exit)
             queued[format] = undefined
           }
           rendering[format] = group
-          const exit = yield* Effect.exit(render(format, registry))
+          const exit = yield* Effect.exit(render(format))
           rendering[format] = undefined
           group.settle(Exit.isSuccess(exit) ? exit.value : undefined)
           yield* Deferred.done(group.result, exit)
         }))
 
-      const scrapeShared = Effect.fn("MetricsHttp.scrapeShared")(function*(format: Format) {
+      // Untraced: it runs on every scrape, where a span (and the two context copies it takes) is a large share of the
+      // request's garbage; the HTTP server's own span covers a scrape over HTTP.
+      const scrapeShared = Effect.fnUntraced(function*(format: Format) {
         const waiting = queued[format]
         if (waiting !== undefined) return yield* waiting.hold()
-        const registry = yield* Metric.MetricRegistry
         const group = new RenderGroup(buffers)
         const running = rendering[format]
         if (running === undefined) rendering[format] = group
         else queued[format] = group
         const page = group.hold()
-        yield* lead(format, group, running, registry)
+        yield* lead(format, group, running)
         return yield* page
       })
 

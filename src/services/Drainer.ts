@@ -12,10 +12,11 @@
  * and rings still wake the drainer at half full, so neither freshness nor overflow depends on the schedule.
  *
  * Exactly one consumer per ring, ever: scheduled drains, early wake-ups, on-demand drains (before a
- * scrape) and final drains (a core that ended) all go through one permit. Closing the layer's scope
+ * scrape) and final drains (a core that ended) all run on the control-plane thread, each as one synchronous
+ * block, so no two ever interleave (no permit needed: a scrape pays no semaphore). Closing the layer's scope
  * stops the fiber and runs one last drain.
  */
-import { Context, Duration, Effect, Fiber, Layer, Schedule, Semaphore } from "effect"
+import { Context, Duration, Effect, Fiber, Layer, Schedule } from "effect"
 import { MetricKind, SelfMetric } from "../domain/index.ts"
 import { Aggregate } from "./Aggregate.ts"
 import { observe } from "../engine/AggregateState.ts"
@@ -87,7 +88,6 @@ export class Drainer extends Context.Service<Drainer, {
       const aggregate = yield* Aggregate
       const { drainInterval } = yield* PercoreConfig
       const scope = yield* Effect.scope
-      const permit = yield* Semaphore.make(1)
       const channels = new Map<CoreChannel, Fiber.Fiber<void>>()
       const drainBuckets = [0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5]
       const drainDuration = aggregate.own(SelfMetric.drainDuration.name, MetricKind.Histogram, SelfMetric.drainDuration.help, {}, {
@@ -112,7 +112,7 @@ export class Drainer extends Context.Service<Drainer, {
           ? Effect.succeed(report)
           : Effect.forEach(refusals, (line) => Effect.logWarning(line)).pipe(Effect.as(report))
       })
-      const drainNow = permit.withPermit(drainAll)
+      const drainNow = drainAll
 
       // Early wake-ups: the producer notifies when its ring crosses half full.
       // The count is read before each drain: a wake-up signalled while that drain runs (the ring crossed half
@@ -134,11 +134,11 @@ export class Drainer extends Context.Service<Drainer, {
 
       const retire = Effect.fnUntraced(function*(channel: CoreChannel, threadEnded = false) {
         const fiber = channels.get(channel)
-        yield* permit.withPermit(Effect.sync(() => {
+        yield* Effect.sync(() => {
           channel.drain()
           if (threadEnded) channel.reconcile()
           channels.delete(channel)
-        }))
+        })
         if (fiber !== undefined) yield* Fiber.interrupt(fiber)
       })
 

@@ -24,7 +24,8 @@ export class Freshness extends Context.Service<Freshness, {
     Effect.gen(function*() {
       const dataPlane = yield* DataPlane
       const drainer = yield* Drainer
-      const refresh = Effect.fn("Freshness.refresh")(function*(flushWait: Duration.Input) {
+      // Untraced: every scrape refreshes, and a span per call is garbage the scrape's own span already covers.
+      const refresh = Effect.fnUntraced(function*(flushWait: Duration.Input) {
         const flushed = yield* dataPlane.flush(flushWait)
         const report = yield* drainer.drainNow
         return { ...report, flushed }
