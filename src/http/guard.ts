@@ -124,13 +124,23 @@ export interface RespondOptions {
 }
 
 /** A `200` with `body`, gzipped when the request accepts gzip (and the body is long enough), and the bytes it sends. */
-export const respondWith = Effect.fnUntraced(function*(request: HttpServerRequest.HttpServerRequest, body: Uint8Array, options: RespondOptions) {
+export const respondWith = (
+  request: HttpServerRequest.HttpServerRequest,
+  body: Uint8Array,
+  options: RespondOptions
+): Effect.Effect<{ readonly response: HttpServerResponse.HttpServerResponse; readonly sent: Uint8Array }> => {
   const compress = (options.gzipAbove === undefined || body.length > options.gzipAbove) && acceptsGzip(request.headers["accept-encoding"])
-  const sent: Uint8Array = compress ? yield* Effect.promise(() => gzip(body, options.gzipLevel === undefined ? {} : { level: options.gzipLevel })) : body
   const vary = options.varyOn === undefined ? "Accept-Encoding" : `${options.varyOn.join(", ")}, Accept-Encoding`
-  const headers = compress ? { ...options.headers, vary, "content-encoding": "gzip" } : { ...options.headers, vary }
-  return { response: HttpServerResponse.uint8Array(sent, { contentType: options.contentType, headers }), sent }
-})
+  const reply = (sent: Uint8Array) => ({
+    response: HttpServerResponse.uint8Array(sent, {
+      contentType: options.contentType,
+      headers: compress ? { ...options.headers, vary, "content-encoding": "gzip" } : { ...options.headers, vary }
+    }),
+    sent
+  })
+  if (!compress) return Effect.succeed(reply(body))
+  return Effect.map(Effect.promise(() => gzip(body, options.gzipLevel === undefined ? {} : { level: options.gzipLevel })), reply)
+}
 
 /** A `200` with `body`, gzipped when the request accepts gzip (and the body is long enough). */
 export const respond = (request: HttpServerRequest.HttpServerRequest, body: Uint8Array, options: RespondOptions) =>
