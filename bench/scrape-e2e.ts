@@ -11,7 +11,7 @@
  * histograms (10 × 100, 10 buckets). Rounds alternate the servers and the variants (format × gzip) in a rotating
  * order, after warm-up rounds; medians. Timed on the client: from `request()` to the response's `end`.
  *
- * Also per server: JS-heap bytes allocated on its main thread per scrape (`v8.GCProfiler` ledger over 8 scrapes,
+ * Also per server: JS-heap bytes allocated on its main thread per scrape (`v8.GCProfiler` ledger over 32 scrapes,
  * minus an idle window as long, per scrape), and its RSS growth against the same server with no series (bytes per
  * series: the in-process `scrape` benchmark, where a whole process' heap noise does not swamp them).
  *
@@ -52,7 +52,7 @@ const VARIANTS: ReadonlyArray<Variant> = [
 ]
 const variantName = (v: Variant): string => `${v.format}${v.gzip ? ", gzip" : ""}`
 const TARGET_RATIO = 0.2
-const ALLOCATION_SCRAPES = 8
+const ALLOCATION_SCRAPES = 32
 
 interface Scenario {
   readonly label: string
