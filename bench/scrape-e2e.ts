@@ -310,7 +310,7 @@ export const scrapeE2eBench = async (options: BenchmarkOptions): Promise<Benchma
           max: s.max,
           bytesPerOp: allocation[role][v]!.bytes,
           relative: s.median / anchor,
-          detail: { rounds: samples[role][v]!.length, responseBytes: pageBytes[role][v]!, allocatedBytesPerScrape: Math.round(allocation[role][v]!.bytes), gcsIn8Scrapes: allocation[role][v]!.gcs }
+          detail: { rounds: samples[role][v]!.length, responseBytes: pageBytes[role][v]!, allocatedBytesPerScrape: Math.round(allocation[role][v]!.bytes), gcsInAllocationWindow: allocation[role][v]!.gcs }
         })
       }
       const value = median(samples.percore[v]!) / anchor
