@@ -1,11 +1,13 @@
 /**
  * End-to-end scrape benchmark: a scrape as Prometheus makes it — a new TCP connection, `GET /metrics` with an
  * `Accept` (text 0.0.4 or OpenMetrics) and with or without `Accept-Encoding: gzip`, until the response's last byte
- * — against three servers, each a child process of its own (`support/scrape-server.ts`):
+ * — against four servers, each a child process of its own (`support/scrape-server.ts`):
  * - **percore**: the real service (`Percore.server`), 1 core, default settings (the control plane's lower thread
  *   priority included); the core defines the series and keeps changing them off-thread (`support/scrape-core.ts`);
  * - **prom-client** 15 and **@prometheus-io/client** (the official client): a Node HTTP server, one registry per
- *   format, gzip by `zlib.gzip` when accepted (as percore); every series changed (untimed) before every round.
+ *   format, gzip by `zlib.gzip` when accepted (as percore); every series changed (untimed) before every round;
+ * - **floor**: where the floor is — a node:http server that writes a page made (and gzipped) before the round with
+ *   one `end()`: what serving this page costs with no rendering at all.
  *
  * Workloads: 10k counters (10 families × 1,000, labels `method`, `path`), 100k counters (100 × 1,000), 1k
  * histograms (10 × 100, 10 buckets). Rounds alternate the servers and the variants (format × gzip) in a rotating
@@ -32,9 +34,17 @@ import type { Workload } from "./support/scrape-workload.ts"
 
 /** PERCORE_SCRAPE_BASELINE=<a checkout's root>: that checkout's percore runs too, as "baseline" (development aid). */
 const ROLES: ReadonlyArray<ServerRole> = process.env["PERCORE_SCRAPE_BASELINE"] === undefined
-  ? ["percore", "prom-client", "official"]
-  : ["percore", "baseline", "prom-client", "official"]
-const roleName: Readonly<Record<ServerRole, string>> = { percore: "percore", baseline: "percore baseline", "prom-client": "prom-client", official: "@prometheus-io/client" }
+  ? ["percore", "prom-client", "official", "floor"]
+  : ["percore", "baseline", "prom-client", "official", "floor"]
+const roleName: Readonly<Record<ServerRole, string>> = {
+  percore: "percore",
+  baseline: "percore baseline",
+  "prom-client": "prom-client",
+  official: "@prometheus-io/client",
+  floor: "floor (a ready page, one end())"
+}
+/** Roles whose memory is reported (the floor holds prom-client's registries and ready pages: nothing to compare). */
+const MEASURED_MEMORY: ReadonlyArray<ServerRole> = ROLES.filter((role) => role !== "floor")
 type Format = "text" | "openmetrics"
 const ACCEPT: Readonly<Record<Format, string>> = {
   text: "text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
@@ -210,7 +220,7 @@ const runScenario = async (scenario: Scenario, dir: string): Promise<ScenarioRes
   rmSync(pauseFile, { force: true })
   const empty = {} as Record<ServerRole, Memory>
   for (const role of ROLES) {
-    if (scenario.smoke) {
+    if (scenario.smoke || !MEASURED_MEMORY.includes(role)) {
       empty[role] = { heapAndExternal: 0, rss: 0 }
       continue
     }
@@ -318,11 +328,12 @@ export const scrapeE2eBench = async (options: BenchmarkOptions): Promise<Benchma
       ratios.push(scenario.targeted ? { name, value, target: TARGET_RATIO, met: value <= TARGET_RATIO } : { name, value })
       if (ROLES.includes("baseline")) ratios.push({ name: `${scenario.label}, ${variantName(variant)}: percore / baseline`, value: median(samples.percore[v]!) / median(samples.baseline[v]!) })
       ratios.push({ name: `${scenario.label}, ${variantName(variant)}: percore / @prometheus-io/client (ms per end-to-end scrape)`, value: median(samples.percore[v]!) / median(samples.official[v]!) })
+      ratios.push({ name: `${scenario.label}, ${variantName(variant)}: percore / floor (ms per end-to-end scrape)`, value: median(samples.percore[v]!) / median(samples.floor[v]!) })
     })
     notes.push(
       // A whole server's used heap varies between processes by more than 1k-10k series weigh (code, feedback,
       // lazily compiled functions): bytes per series come from the in-process `scrape` benchmark; here only RSS.
-      `${scenario.label}: RSS growth from the same server with 0 series (after scrapes in both formats): ` + ROLES.map((r) => `${roleName[r]} ${((memory[r].rss - empty[r].rss) / 1024 / 1024).toFixed(1)} MiB`).join(", ") +
+      `${scenario.label}: RSS growth from the same server with 0 series (after scrapes in both formats): ` + MEASURED_MEMORY.map((r) => `${roleName[r]} ${((memory[r].rss - empty[r].rss) / 1024 / 1024).toFixed(1)} MiB`).join(", ") +
         ` (percore's RSS includes its core thread); heap allocated per scrape (text / openmetrics / text gzip / openmetrics gzip): ` +
         ROLES.map((r) => `${roleName[r]} ${allocation[r].map((a) => kib(a.bytes)).join(" / ")}`).join("; ") + "."
     )
@@ -330,6 +341,7 @@ export const scrapeE2eBench = async (options: BenchmarkOptions): Promise<Benchma
   notes.push(
     "Each server is a child process; the client (this process) opens a new connection per scrape (agent: false) and times request() → the response's last byte; servers and variants alternate in a rotating order, after warm-up rounds; medians. relative = × prom-client, same scenario and variant.",
     "percore = the real service (Percore.server), PERCORE_CORES=1, default settings (dashboard off); its core changes up to 5,000 series every 20 ms off-thread. prom-client / @prometheus-io/client change every series before every round (untimed).",
+    "floor = the least a Node server does per scrape: a plain node:http server writing a page rendered (and gzipped at level 1) before the round, with one end(); its time and heap per scrape are what no renderer can go below on this machine.",
     `bytes/op = JS-heap bytes allocated on the server's main thread per scrape: GC ledger over ${ALLOCATION_SCRAPES} scrapes minus an idle window as long (percore's core paused), median of 3.`,
     `Target: percore ≥ 5× faster than prom-client end to end at 10k counters and 1k histograms (ratio ≤ ${TARGET_RATIO}); memory per series: see the scrape benchmark.`
   )

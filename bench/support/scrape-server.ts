@@ -9,6 +9,9 @@
  * - `ledgerStart` / `ledgerStop`: JS-heap bytes allocated on this process' main thread in between (heapUsed
  *   difference + what GCs freed meanwhile, `v8.GCProfiler`),
  * - `memory`: V8 used heap + external memory after full GCs, and RSS.
+ *
+ * `floor` is the least any Node server can do per scrape: prom-client renders the page (and its gzip) when told to
+ * `mutate`, untimed, and a scrape only writes those ready bytes with one `end()`.
  */
 import v8 from "node:v8"
 import { createServer } from "node:http"
@@ -17,7 +20,7 @@ import { gzip as gzipCallback } from "node:zlib"
 import type { OpenMetricsContentType } from "prom-client"
 import { BUCKETS, COUNTER_HELP, HISTOGRAM_HELP, increment, observation, seriesSpec, workloadFromEnv } from "./scrape-workload.ts"
 
-export type ServerRole = "percore" | "baseline" | "prom-client" | "official"
+export type ServerRole = "percore" | "baseline" | "prom-client" | "official" | "floor"
 
 export type ServerRequest = { readonly kind: "mutate" | "ledgerStart" | "ledgerStop" | "memory" | "cpu" }
 export type ServerReply =
@@ -39,11 +42,11 @@ const gc = (): void => {
 let profiler: v8.GCProfiler | undefined
 let heapBefore = 0
 
-const serveIpc = (mutate: () => void): void => {
-  process.on("message", (message: ServerRequest) => {
+const serveIpc = (mutate: () => void | Promise<void>): void => {
+  process.on("message", async (message: ServerRequest) => {
     switch (message.kind) {
       case "mutate":
-        mutate()
+        await mutate()
         return send({ kind: "done" })
       case "ledgerStart":
         gc()
@@ -107,6 +110,7 @@ if (role === "percore" || role === "baseline") {
   type Client = typeof import("prom-client")
   // @prometheus-io/client is prom-client's continuation under the Prometheus organisation, with the same API.
   const client: Client = role === "official" ? (await import("@prometheus-io/client")) as unknown as Client : await import("prom-client")
+  const floor = role === "floor"
   const { Counter, Histogram, Registry } = client
   const text = new Registry()
   const openMetrics = new Registry<OpenMetricsContentType>()
@@ -139,24 +143,36 @@ if (role === "percore" || role === "baseline") {
     })
   }
   let step = 0
-  const mutate = (): void => {
+  const gzip = promisify(gzipCallback)
+  /** floor: the pages, as bytes, per registry (`[plain, gzipped]`), rendered at each `mutate`. */
+  const ready = new Map<unknown, readonly [Buffer, Buffer]>()
+  const prepare = async (): Promise<void> => {
+    for (const registry of [text, openMetrics]) {
+      const page = Buffer.from(await registry.metrics())
+      ready.set(registry, [page, await gzip(page, { level: 1 })])
+    }
+  }
+  const mutate = async (): Promise<void> => {
     for (const m of mutators) m(step)
     step++
+    if (floor) await prepare()
   }
-  mutate()
-  const gzip = promisify(gzipCallback)
+  await mutate()
   const server = createServer((request, response) => {
     const wantsOpenMetrics = (request.headers.accept ?? "").includes("application/openmetrics-text")
     const registry = wantsOpenMetrics ? openMetrics : text
     const contentType: string = registry.contentType
+    const compress = /\bgzip\b/.test(request.headers["accept-encoding"] ?? "")
+    const headers = { "content-type": contentType, vary: "Accept, Accept-Encoding", ...(compress ? { "content-encoding": "gzip" } : {}) }
+    const pages = floor ? ready.get(registry) : undefined
+    if (pages !== undefined) {
+      response.writeHead(200, headers)
+      response.end(compress ? pages[1] : pages[0])
+      return
+    }
     registry.metrics().then(async (page) => {
-      const compress = /\bgzip\b/.test(request.headers["accept-encoding"] ?? "")
       const body = compress ? await gzip(page) : page
-      response.writeHead(200, {
-        "content-type": contentType,
-        vary: "Accept, Accept-Encoding",
-        ...(compress ? { "content-encoding": "gzip" } : {})
-      })
+      response.writeHead(200, headers)
       response.end(body)
     }, (error: unknown) => {
       response.writeHead(500)
