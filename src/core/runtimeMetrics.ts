@@ -24,9 +24,9 @@ import { RuntimeMetric } from "../protocol/runtimeNames.ts"
 import type { CoreRuntime, Counter, Gauge, Histogram, Labels } from "./CoreRuntime.ts"
 
 /** GC pause buckets, seconds (prom-client's). */
-export const GC_BUCKETS: ReadonlyArray<number> = [0.001, 0.01, 0.1, 1, 2, 5]
+const GC_BUCKETS: ReadonlyArray<number> = [0.001, 0.01, 0.1, 1, 2, 5]
 /** Event-loop delay buckets, seconds. */
-export const LOOP_DELAY_BUCKETS: ReadonlyArray<number> = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
+const LOOP_DELAY_BUCKETS: ReadonlyArray<number> = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
 /**
  * Sampling resolution of the event-loop delay monitor. Its timer is a large part of the collector's cost on an
  * idle thread (bench/runtime.ts): alone it took ~0.6 % of a CPU at prom-client's 10 ms, ~0.2 % at 100 ms, on a

@@ -17,8 +17,6 @@ import { MetricKind } from "./MetricKind.ts"
 export const metricNamePattern: RegExp = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
 export const labelNamePattern: RegExp = /^[a-zA-Z_][a-zA-Z0-9_]*$/
 
-/** Label names the renderer owns. */
-export const reservedLabelNames: ReadonlyArray<string> = ["le", "quantile"]
 
 // [a-zA-Z_], plus ':' when `colon` (metric names only).
 const isNameStart = (c: number, colon: boolean): boolean =>

@@ -62,7 +62,7 @@ export const defaultBuckets: ReadonlyArray<number> = Object.freeze([
 const byLabelName = (a: LabelPair, b: LabelPair): number => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0
 
 /** Validated histogram bounds (trailing `+Inf` dropped), or why they are invalid. */
-export const validateBuckets = (metric: string, buckets: ReadonlyArray<number>): ReadonlyArray<number> | InvalidBuckets => {
+const validateBuckets = (metric: string, buckets: ReadonlyArray<number>): ReadonlyArray<number> | InvalidBuckets => {
   const bounds = buckets.length > 0 && buckets[buckets.length - 1] === Infinity ? buckets.slice(0, -1) : buckets
   const fail = (reason: InvalidBuckets["reason"]) => new InvalidBuckets({ metric, buckets: [...buckets], reason })
   if (bounds.length === 0) return fail("empty")

@@ -29,7 +29,7 @@ const SYNC_GZIP_BYTES = 1024 * 1024
 const digest = (s: string): Buffer => createHash("sha256").update(s, "utf8").digest()
 
 /** Constant-time string equality (hashing first makes the time independent of lengths too). */
-export const safeEqual = (a: string, b: string): boolean => timingSafeEqual(digest(a), digest(b))
+const safeEqual = (a: string, b: string): boolean => timingSafeEqual(digest(a), digest(b))
 
 /** The credentials a deployment may configure (`PERCORE_AUTH_TOKEN`, `PERCORE_AUTH_USER` / `PERCORE_AUTH_PASSWORD`). */
 export interface Credentials {
