@@ -17,34 +17,71 @@ import { type DefinitionError, SeriesLimitExceeded } from "../domain/errors.ts"
 import { familyTypeOf, type GaugeAggregation, MetricKind } from "../domain/MetricKind.ts"
 import { counterFamilyName } from "../domain/names.ts"
 import { familySampleNames, findFamilyConflict, findSampleClash, type LabelPair, type SeriesDefinition, validateDefinition } from "../domain/series.ts"
-import type { Family, FamilyType, Series } from "../exposition/model.ts"
+import { PrefixArena } from "../exposition/bytes.ts"
+import type { ArenaFamily, ArenaHistogramSeries, ArenaSeries, FamilyType } from "../exposition/model.ts"
 import { bucketIndex } from "../protocol/wire.ts"
 
-export class AggregateSeries implements Series {
-  readonly labels: ReadonlyArray<LabelPair>
+/**
+ * One series of the aggregate. Kept small (the aggregate may hold hundreds of thousands): its labels are its
+ * `key` (the label values) with its family's label names, rebuilt on demand; the renderer's cache is two offsets
+ * into the aggregate's prefix arena (`ArenaSeries`); each kind has its own shape (`CounterSeries`, `GaugeSeries`,
+ * `HistogramSeries`), with the fields only it uses.
+ */
+export abstract class AggregateSeries implements ArenaSeries {
+  readonly family: AggregateFamily
+  /** Its label values, each length-prefixed (`labelValuesKey`): its key in `family.byKey`. */
+  readonly key: string
+  prefixStart = -1
+  prefixEnd = -1
+  abstract value: number
+  abstract sum: number
+  abstract count: number
+  /** Histograms only (`HistogramSeries`). */
+  get bucketCounts(): Float64Array | undefined {
+    return undefined
+  }
+
+  constructor(family: AggregateFamily, key: string) {
+    this.family = family
+    this.key = key
+  }
+
+  /** The label pairs, built anew on each read (the renderer reads them once; no scrape or drain reads them). */
+  get labels(): ReadonlyArray<LabelPair> {
+    return labelsOfKey(this.family.labelNames, this.key)
+  }
+
+  /** Adds its non-cumulative bucket counts into `target` (histograms; nothing for other kinds). */
+  addBucketCountsTo(_target: Float64Array): void {}
+}
+
+/** A counter series: one value, the sum of every core's increments. */
+export class CounterSeries extends AggregateSeries {
   value = 0
-  bucketCounts?: Float64Array
-  sum = 0
-  count = 0
-  /** Histograms: set once a flush's sum went down (OpenMetrics then exposes no `_sum`). */
-  negativeObservations = false
-  constructor(labels: ReadonlyArray<LabelPair>, buckets: number | undefined) {
-    this.labels = labels
-    if (buckets !== undefined) this.bucketCounts = new Float64Array(buckets + 1)
+  get sum(): number {
+    return 0
+  }
+  get count(): number {
+    return 0
   }
 }
 
+/** No core has written the gauge yet. */
+const NO_CORE = -2
+
 /** A gauge series combining several cores' values. */
-export class GaugeSeries extends AggregateSeries {
+export class GaugeSeries extends CounterSeries {
   private readonly mode: GaugeAggregation
-  private readonly perCore = new Map<number, number>()
   private latestAt = Number.NEGATIVE_INFINITY
-  constructor(labels: ReadonlyArray<LabelPair>, mode: GaugeAggregation) {
-    super(labels, undefined)
+  /** The one core that has written it, while only one has (its value is then `value`). */
+  private soleCore = NO_CORE
+  /** Each core's value, once a second core wrote the series (`sum`, `max` and `min` combine them). */
+  private perCore: Map<number, number> | undefined = undefined
+  constructor(family: AggregateFamily, key: string, mode: GaugeAggregation) {
+    super(family, key)
     this.mode = mode
   }
   update(coreId: number, value: number, timestampMs: number): void {
-    this.perCore.set(coreId, value)
     switch (this.mode) {
       case "latest":
         if (timestampMs >= this.latestAt) {
@@ -55,21 +92,34 @@ export class GaugeSeries extends AggregateSeries {
       case "perCore":
         this.value = value
         return
+    }
+    let perCore = this.perCore
+    if (perCore === undefined) {
+      if (this.soleCore === NO_CORE || this.soleCore === coreId) {
+        // One core: the maximum and minimum of one value are that value, its sum too (from +0, as below).
+        this.soleCore = coreId
+        this.value = this.mode === "sum" ? 0 + value : value
+        return
+      }
+      perCore = this.perCore = new Map([[this.soleCore, this.value]])
+    }
+    perCore.set(coreId, value)
+    switch (this.mode) {
       case "sum": {
         let total = 0
-        for (const v of this.perCore.values()) total += v
+        for (const v of perCore.values()) total += v
         this.value = total
         return
       }
       case "max": {
         let best = Number.NEGATIVE_INFINITY
-        for (const v of this.perCore.values()) best = v > best || Number.isNaN(v) ? v : best
+        for (const v of perCore.values()) best = v > best || Number.isNaN(v) ? v : best
         this.value = best
         return
       }
       case "min": {
         let best = Number.POSITIVE_INFINITY
-        for (const v of this.perCore.values()) best = v < best || Number.isNaN(v) ? v : best
+        for (const v of perCore.values()) best = v < best || Number.isNaN(v) ? v : best
         this.value = best
         return
       }
@@ -77,7 +127,85 @@ export class GaugeSeries extends AggregateSeries {
   }
 }
 
-export class AggregateFamily implements Family {
+/** Where a histogram row's numbers are (`ArenaHistogramSeries`): the sum, the count, then the bucket counts. */
+const ROW_SUM = 0
+const ROW_COUNT = 1
+const ROW_BUCKETS = 2
+
+/** A histogram series: bucket counts, sum and count merged over cores, in a row of the aggregate's `RowStore`. */
+export class HistogramSeries extends AggregateSeries implements ArenaHistogramSeries {
+  sumEnd = -1
+  countEnd = -1
+  readonly rows: Float64Array
+  readonly rowAt: number
+  /** Set once a flush's sum went down (OpenMetrics then exposes no `_sum`). */
+  negativeObservations = false
+  constructor(family: AggregateFamily, key: string, store: RowStore) {
+    super(family, key)
+    this.rowAt = store.take(ROW_BUCKETS + family.bucketSlots)
+    this.rows = store.chunk
+  }
+  get value(): number {
+    return 0
+  }
+  get sum(): number {
+    return this.rows[this.rowAt + ROW_SUM]!
+  }
+  set sum(sum: number) {
+    this.rows[this.rowAt + ROW_SUM] = sum
+  }
+  get count(): number {
+    return this.rows[this.rowAt + ROW_COUNT]!
+  }
+  set count(count: number) {
+    this.rows[this.rowAt + ROW_COUNT] = count
+  }
+  /** The non-cumulative bucket counts: a view of its row (a new view on each read; writes go to the row). */
+  override get bucketCounts(): Float64Array {
+    const first = this.rowAt + ROW_BUCKETS
+    return this.rows.subarray(first, first + this.family.bucketSlots)
+  }
+  /** Adds `n` observations in bucket `bucket` (their count too). */
+  addToBucket(bucket: number, n: number): void {
+    const rows = this.rows
+    const at = this.rowAt
+    rows[at + ROW_BUCKETS + bucket] = rows[at + ROW_BUCKETS + bucket]! + n
+    rows[at + ROW_COUNT] = rows[at + ROW_COUNT]! + n
+  }
+  /** Adds to the sum (a flush's coalesced observations). */
+  addToSum(delta: number): void {
+    this.rows[this.rowAt + ROW_SUM] = this.rows[this.rowAt + ROW_SUM]! + delta
+  }
+  override addBucketCountsTo(target: Float64Array): void {
+    const first = this.rowAt + ROW_BUCKETS
+    const n = Math.min(target.length, this.family.bucketSlots)
+    for (let i = 0; i < n; i++) target[i] = target[i]! + this.rows[first + i]!
+  }
+}
+
+/** Doubles per `RowStore` chunk (64 KiB). */
+const ROW_CHUNK = 8192
+
+/**
+ * Histogram rows of many series in shared 64 KiB chunks: a `Float64Array` per series would cost an `ArrayBuffer`
+ * (and its backing store) each. Rows are never freed (series never are).
+ */
+export class RowStore {
+  chunk = new Float64Array(0)
+  private used = 0
+  /** Takes `width` doubles (zeroed) in `chunk`, in a new chunk when this one has no room; returns where they start. */
+  take(width: number): number {
+    if (this.used + width > this.chunk.length) {
+      this.chunk = new Float64Array(Math.max(ROW_CHUNK, width))
+      this.used = 0
+    }
+    const at = this.used
+    this.used += width
+    return at
+  }
+}
+
+export class AggregateFamily implements ArenaFamily {
   readonly name: string
   readonly help: string
   readonly type: FamilyType
@@ -87,14 +215,27 @@ export class AggregateFamily implements Family {
   readonly aggregate: GaugeAggregation | undefined
   /** Series by `labelValuesKey` (every series of a family has the same label names, in the same order). */
   readonly byKey = new Map<string, AggregateSeries>()
+  /** Every series' label names, in order (perCore gauges: with `core`). */
+  readonly labelNames: ReadonlyArray<string>
+  /** Histograms: bucket counts per series (bounds and `+Inf`); 0 otherwise. */
+  readonly bucketSlots: number
+  readonly prefixArena: PrefixArena
   /** The name is the definition's family name (`x_total_total` → `x_total`): the renderer strips nothing. */
   readonly exactName = true
-  constructor(definition: SeriesDefinition, aggregate: GaugeAggregation | undefined) {
+  constructor(
+    definition: SeriesDefinition,
+    aggregate: GaugeAggregation | undefined,
+    labelNames: ReadonlyArray<string>,
+    prefixArena: PrefixArena
+  ) {
     this.definition = definition
     this.aggregate = aggregate
     this.name = definition.name
     this.help = definition.help
     this.type = familyTypeOf(definition.kind)
+    this.labelNames = labelNames
+    this.prefixArena = prefixArena
+    this.bucketSlots = definition.buckets === undefined ? 0 : definition.buckets.length + 1
     if (definition.buckets !== undefined) this.buckets = definition.buckets
   }
 }
@@ -122,6 +263,10 @@ export class AggregateState {
   private userSeries = 0
   private allSeries = 0
   readonly limits: AggregateLimits
+  /** Every series' line prefixes, once rendered. */
+  private readonly prefixArena = new PrefixArena()
+  /** Every histogram series' numbers. */
+  private readonly rows = new RowStore()
 
   constructor(limits: AggregateLimits) {
     this.limits = limits
@@ -159,13 +304,15 @@ export class AggregateState {
     if (family === undefined) {
       const clash = findSampleClash(this.samples, definition)
       if (clash !== undefined) return clash
-      family = new AggregateFamily(definition, aggregate)
+      family = new AggregateFamily(definition, aggregate, labels.map(([name]) => name), this.prefixArena)
       this.families.set(definition.name, family)
       for (const sample of familySampleNames(definition)) this.samples.set(sample, definition)
     }
     const series = definition.kind === MetricKind.Gauge
-      ? new GaugeSeries(labels, aggregate ?? "sum")
-      : new AggregateSeries(labels, definition.buckets?.length)
+      ? new GaugeSeries(family, key, aggregate ?? "sum")
+      : definition.kind === MetricKind.Histogram
+      ? new HistogramSeries(family, key, this.rows)
+      : new CounterSeries(family, key)
     if (aggregate === "perCore") insertByCore(family.series, series)
     else family.series.push(series)
     family.byKey.set(key, series)
@@ -195,8 +342,9 @@ export class AggregateState {
     const pairs = sortLabels(Object.entries(labels))
     const counterName = counterFamilyName(name)
     for (const candidate of [name, counterName]) {
-      const series = this.families.get(candidate)?.byKey.get(labelValuesKey(pairs))
-      if (series !== undefined && sameLabelNames(series.labels, pairs)) return series
+      const family = this.families.get(candidate)
+      const series = family?.byKey.get(labelValuesKey(pairs))
+      if (family !== undefined && series !== undefined && sameLabelNames(family.labelNames, pairs)) return series
     }
     return undefined
   }
@@ -231,8 +379,9 @@ const insertByCore = (list: Array<AggregateSeries>, series: AggregateSeries): vo
 
 /**
  * A series' key within its family: its label values, each length-prefixed (unambiguous for any values). The family
- * fixes the label names, so they are left out: the key is kept per series, and a shorter one is fewer bytes
- * retained. Built with `join`, which returns a flat string (a `+` chain would keep a rope of cons cells).
+ * fixes the label names, so they are left out: the key is kept per series (it is also where its labels are rebuilt
+ * from), and a shorter one is fewer bytes retained. Built with `join`, which returns a flat string (a `+` chain would
+ * keep a rope of cons cells).
  */
 const labelValuesKey = (labels: ReadonlyArray<LabelPair>): string => {
   const parts: Array<string | number> = []
@@ -240,17 +389,28 @@ const labelValuesKey = (labels: ReadonlyArray<LabelPair>): string => {
   return parts.join("")
 }
 
-const sameLabelNames = (a: ReadonlyArray<LabelPair>, b: ReadonlyArray<LabelPair>): boolean =>
-  a.length === b.length && a.every(([name], i) => name === b[i]![0])
+/** The label pairs a `labelValuesKey` was built from, given their names. */
+const labelsOfKey = (names: ReadonlyArray<string>, key: string): ReadonlyArray<LabelPair> => {
+  const pairs: Array<LabelPair> = []
+  let at = 0
+  for (const name of names) {
+    const colon = key.indexOf(":", at)
+    const end = colon + 1 + Number(key.slice(at, colon))
+    pairs.push([name, key.slice(colon + 1, end)])
+    at = end
+  }
+  return pairs
+}
+
+const sameLabelNames = (names: ReadonlyArray<string>, pairs: ReadonlyArray<LabelPair>): boolean =>
+  names.length === pairs.length && names.every((name, i) => name === pairs[i]![0])
 
 const sortLabels = (pairs: Array<LabelPair>): ReadonlyArray<LabelPair> =>
   pairs.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
 
 /** Adds one observation to a histogram series of the aggregate (control-plane self-metrics). */
 export const observe = (series: AggregateSeries, bounds: ReadonlyArray<number>, value: number): void => {
-  const bucket = bucketIndex(bounds, value)
-  const counts = series.bucketCounts!
-  counts[bucket] = counts[bucket]! + 1
-  series.count++
-  series.sum += value
+  if (!(series instanceof HistogramSeries)) throw new TypeError(`observe: ${series.family.name} is not a histogram`)
+  series.addToBucket(bucketIndex(bounds, value), 1)
+  series.addToSum(value)
 }

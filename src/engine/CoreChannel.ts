@@ -49,7 +49,7 @@ import {
   WireKind
 } from "../protocol/index.ts"
 import { type RingReader, type SampleSink, TelemetryRing } from "../ring/TelemetryRing.ts"
-import type { AggregateSeries, AggregateState, GaugeSeries } from "./AggregateState.ts"
+import type { AggregateSeries, AggregateState, GaugeSeries, HistogramSeries } from "./AggregateState.ts"
 
 /** A ring id's role is the wire kind its samples must carry; refused series accept any kind. */
 const REFUSED = 255
@@ -144,17 +144,16 @@ export class CoreChannel {
         case WireKind.GaugeValue:
           ;(series as GaugeSeries).update(coreId, value, timestampMs)
           break
-        case WireKind.BucketDelta: {
-          const bucket = this.targetBucket[id]!
-          series.bucketCounts![bucket] = series.bucketCounts![bucket]! + value
-          series.count += value
+        case WireKind.BucketDelta:
+          ;(series as HistogramSeries).addToBucket(this.targetBucket[id]!, value)
+          break
+        case WireKind.SumDelta: {
+          const histogram = series as HistogramSeries
+          histogram.addToSum(value)
+          // Observations are coalesced per flush: a flush whose sum went down held a negative observation.
+          if (value < 0) histogram.negativeObservations = true
           break
         }
-        case WireKind.SumDelta:
-          series.sum += value
-          // Observations are coalesced per flush: a flush whose sum went down held a negative observation.
-          if (value < 0) series.negativeObservations = true
-          break
         default:
           series.value++ // a refused series: counted in percore_invalid_samples_total
       }

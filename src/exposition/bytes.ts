@@ -44,6 +44,73 @@ export class Utf8Arena {
   }
 }
 
+/** log2 of the bytes a `PrefixArena` offset's chunk slot covers. */
+const PREFIX_SLOT_BITS = 16
+const PREFIX_SLOT = 1 << PREFIX_SLOT_BITS
+const PREFIX_SLOT_MASK = PREFIX_SLOT - 1
+
+/** Whether this machine stores the low byte of a word first (words are read and written back in the same order). */
+const NATIVE_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
+
+/**
+ * UTF-8 line prefixes of long-lived series (the Aggregate's), addressed by offset: a series keeps two small
+ * integers per prefix instead of a `Uint8Array` view of its own (about 100 bytes each). Offsets are allocated from
+ * 64 KiB slots of shared buffers; a string never straddles two buffers, and strings longer than a slot get a buffer
+ * covering several consecutive slots. Each string starts on a 4-byte boundary and the rest of its last word is
+ * padding, so `putArenaBytes` copies it a word at a time with no view to allocate. Bytes are never freed: the arena
+ * lives as long as its series (an Aggregate's arena as long as the Aggregate). Offsets stay below 2^31 (2 GiB).
+ */
+export class PrefixArena {
+  /** Per slot, the words of its buffer from the slot's first offset on. */
+  readonly words: Array<Int32Array> = []
+  private bytes: Uint8Array = new Uint8Array(0)
+  /** The offset of `bytes[0]`. */
+  private base = 0
+  private used = 0
+
+  /** Makes room in one buffer for strings of `units` UTF-16 code units in all, to be `put` one after another. */
+  reserve(units: number, strings: number): void {
+    const room = 3 * units + 4 * strings // UTF-8 takes at most 3 bytes per UTF-16 unit; padding to 4 per string
+    if (this.used + room <= this.bytes.length) return
+    const slots = Math.ceil(room / PREFIX_SLOT)
+    const buffer = new ArrayBuffer(slots * PREFIX_SLOT)
+    this.base = this.words.length * PREFIX_SLOT
+    for (let i = 0; i < slots; i++) this.words.push(new Int32Array(buffer, i * PREFIX_SLOT))
+    this.bytes = new Uint8Array(buffer)
+    this.used = 0
+  }
+
+  /** The offset at which the next string starts. */
+  get next(): number {
+    return this.base + this.used
+  }
+
+  /** Appends a well-formed string (room `reserve`d first) at `next`; returns the offset just past its bytes. */
+  put(s: string): number {
+    const written = encoder.encodeInto(s, this.bytes.subarray(this.used)).written
+    const end = this.base + this.used + written
+    this.used = (this.used + written + 3) & ~3
+    return end
+  }
+}
+
+/** Where a `PrefixArena` string that ends at `end` is followed by the next one. */
+export const nextArenaString = (end: number): number => (end + 3) & ~3
+
+/**
+ * Writes the arena's bytes `[start, end)` at `pos` of the `DataView` `out`, 4 bytes at a time: as fast as `set` of a
+ * whole view, and allocating nothing (unlike a `subarray` of the range; int32 words are small integers in every
+ * tier, unlike 64-bit words, which are BigInts outside optimised code). It may write up to 3 bytes of padding past
+ * them, which `out` must have room for and the caller then overwrites. Returns the position after the bytes.
+ */
+export const putArenaBytes = (out: DataView, pos: number, arena: PrefixArena, start: number, end: number): number => {
+  const words = arena.words[start >>> PREFIX_SLOT_BITS]!
+  let word = (start & PREFIX_SLOT_MASK) >>> 2
+  const stop = pos + (end - start)
+  for (let p = pos; p < stop; p += 4) out.setInt32(p, words[word++]!, NATIVE_LITTLE_ENDIAN)
+  return stop
+}
+
 /**
  * Room for one `putNumberLine`: the longest doubles JavaScript prints take 25 characters
  * (`-0.0000012345678901234567`; `-1.7976931348623157e+308` 24), then the line feed; rounded up.
