@@ -105,6 +105,19 @@ describe("the aggregate's series labels", () => {
     assert.isUndefined(aggregate.find("keyed_total", { x: "a\"b:3", y: "a\"b" }))
   })
 
+  it("find each series again, however many a family holds, and resolving one again creates nothing", () => {
+    const aggregate = new AggregateState({ maxSeries: 10_000 })
+    const labelsOf = (i: number) => ({ shard: String(i % 7), path: tricky[i % tricky.length]! + String(i) })
+    const created = Array.from({ length: 5000 }, (_, i) => aggregate.own("many_total", MetricKind.Counter, "", labelsOf(i)))
+    const count = aggregate.seriesCount
+    created.forEach((series, i) => {
+      assert.strictEqual(aggregate.find("many_total", labelsOf(i)), series)
+      assert.strictEqual(aggregate.own("many_total", MetricKind.Counter, "", labelsOf(i)), series)
+    })
+    assert.strictEqual(aggregate.seriesCount, count)
+    assert.isUndefined(aggregate.find("many_total", { shard: "0", path: "absent" }))
+  })
+
   it("of perCore gauges carry the core, sorted with the others", () => {
     const aggregate = new AggregateState({ maxSeries: 100 })
     const definition = validateDefinition({ name: "depth", kind: MetricKind.Gauge, help: "", labels: { queue: "q", a: "x" } })
