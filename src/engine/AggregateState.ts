@@ -183,20 +183,23 @@ export class HistogramSeries extends AggregateSeries implements ArenaHistogramSe
   }
 }
 
-/** Doubles per `RowStore` chunk (64 KiB). */
+/** Doubles per `RowStore` chunk: the first 4 KiB, doubling up to 64 KiB. */
+const FIRST_ROW_CHUNK = 512
 const ROW_CHUNK = 8192
 
 /**
- * Histogram rows of many series in shared 64 KiB chunks: a `Float64Array` per series would cost an `ArrayBuffer`
- * (and its backing store) each. Rows are never freed (series never are).
+ * Histogram rows of many series in shared chunks: a `Float64Array` per series would cost an `ArrayBuffer` (and its
+ * backing store) each. Rows are never freed (series never are).
  */
 export class RowStore {
   chunk = new Float64Array(0)
   private used = 0
+  private nextChunk = FIRST_ROW_CHUNK
   /** Takes `width` doubles (zeroed) in `chunk`, in a new chunk when this one has no room; returns where they start. */
   take(width: number): number {
     if (this.used + width > this.chunk.length) {
-      this.chunk = new Float64Array(Math.max(ROW_CHUNK, width))
+      this.chunk = new Float64Array(Math.max(this.nextChunk, width))
+      this.nextChunk = Math.min(ROW_CHUNK, 2 * this.nextChunk)
       this.used = 0
     }
     const at = this.used

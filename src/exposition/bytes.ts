@@ -55,10 +55,11 @@ const NATIVE_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 
 /**
  * UTF-8 line prefixes of long-lived series (the Aggregate's), addressed by offset: a series keeps two small
  * integers per prefix instead of a `Uint8Array` view of its own (about 100 bytes each). Offsets are allocated from
- * 64 KiB slots of shared buffers; a string never straddles two buffers, and strings longer than a slot get a buffer
- * covering several consecutive slots. Each string starts on a 4-byte boundary and the rest of its last word is
- * padding, so `putArenaBytes` copies it a word at a time with no view to allocate. Bytes are never freed: the arena
- * lives as long as its series (an Aggregate's arena as long as the Aggregate). Offsets stay below 2^31 (2 GiB).
+ * 64 KiB slots, one shared buffer each (the first ones smaller: a few series do not cost 64 KiB); a string never
+ * straddles two buffers, and strings longer than a slot get a buffer covering several consecutive slots. Each string
+ * starts on a 4-byte boundary and the rest of its last word is padding, so `putArenaBytes` copies it a word at a
+ * time with no view to allocate. Bytes are never freed: the arena lives as long as its series (an Aggregate's arena
+ * as long as the Aggregate). Offsets stay below 2^31 (2 GiB).
  */
 export class PrefixArena {
   /** Per slot, the words of its buffer from the slot's first offset on. */
@@ -67,13 +68,16 @@ export class PrefixArena {
   /** The offset of `bytes[0]`. */
   private base = 0
   private used = 0
+  /** The size of the next buffer (doubling up to a slot). */
+  private nextBuffer = 4096
 
   /** Makes room in one buffer for strings of `units` UTF-16 code units in all, to be `put` one after another. */
   reserve(units: number, strings: number): void {
     const room = 3 * units + 4 * strings // UTF-8 takes at most 3 bytes per UTF-16 unit; padding to 4 per string
     if (this.used + room <= this.bytes.length) return
     const slots = Math.ceil(room / PREFIX_SLOT)
-    const buffer = new ArrayBuffer(slots * PREFIX_SLOT)
+    const buffer = new ArrayBuffer(slots > 1 ? slots * PREFIX_SLOT : Math.max(this.nextBuffer, (room + 3) & ~3))
+    this.nextBuffer = Math.min(PREFIX_SLOT, 2 * this.nextBuffer)
     this.base = this.words.length * PREFIX_SLOT
     for (let i = 0; i < slots; i++) this.words.push(new Int32Array(buffer, i * PREFIX_SLOT))
     this.bytes = new Uint8Array(buffer)
