@@ -358,10 +358,11 @@ const buildArenaPrefixes = (family: FamilyState, series: ArenaSeries): void => {
 
 /** The page being written, as a `DataView` for `putArenaBytes`; dropped once the current task ends (not retained). */
 let viewedPage: Uint8Array | undefined
-let pageView: DataView = new DataView(new ArrayBuffer(0))
+const noPage: DataView = new DataView(new ArrayBuffer(0))
+let pageView = noPage
 const forgetPageView = (): void => {
   viewedPage = undefined
-  pageView = new DataView(new ArrayBuffer(0))
+  pageView = noPage
 }
 const pageViewOf = (buf: Uint8Array): DataView => {
   if (buf !== viewedPage) {
