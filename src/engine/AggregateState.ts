@@ -23,7 +23,7 @@ import { bucketIndex } from "../protocol/wire.ts"
 
 /**
  * One series of the aggregate. Kept small (the aggregate may hold hundreds of thousands): its labels are its
- * `key` (the label values) with its family's label names, rebuilt on demand; the renderer's cache is two offsets
+ * `key` (the label values) with its family's label names, rebuilt on demand; the renderer's cache is one offset
  * into the aggregate's prefix arena (`ArenaSeries`); each kind has its own shape (`CounterSeries`, `GaugeSeries`,
  * `HistogramSeries`), with the fields only it uses.
  */
@@ -31,8 +31,7 @@ export abstract class AggregateSeries implements ArenaSeries {
   readonly family: AggregateFamily
   /** Its label values, each length-prefixed (`labelValuesKey`): its key within its family. */
   readonly key: string
-  prefixStart = -1
-  prefixEnd = -1
+  prefixAt = -1
   abstract value: number
   abstract sum: number
   abstract count: number
@@ -134,8 +133,6 @@ const ROW_BUCKETS = 2
 
 /** A histogram series: bucket counts, sum and count merged over cores, in a row of the aggregate's `RowStore`. */
 export class HistogramSeries extends AggregateSeries implements ArenaHistogramSeries {
-  sumEnd = -1
-  countEnd = -1
   readonly rows: Float64Array
   readonly rowAt: number
   /** Set once a flush's sum went down (OpenMetrics then exposes no `_sum`). */
@@ -263,8 +260,9 @@ export class AggregateFamily implements ArenaFamily {
 }
 
 /**
- * One family's series by key: an open-addressing hash table (linear probing, at most half full) of their indexes in
- * creation order, 4 bytes a slot; a `Map` entry costs 28 to 46 bytes. Series are never removed.
+ * One family's series by key: an open-addressing hash table (linear probing, at most 3/4 full) of their indexes in
+ * creation order, 4 bytes a slot; a `Map` entry costs 28 to 46 bytes. Only resolving a definition looks series up
+ * (never a drain or a scrape), so a few more probes cost nothing that matters. Series are never removed.
  */
 class SeriesIndex {
   private slots = new Int32Array(8).fill(-1)
@@ -283,7 +281,7 @@ class SeriesIndex {
 
   /** Adds `created[at]` under `key` (not present yet). */
   add(key: string, at: number, created: ReadonlyArray<AggregateSeries>): void {
-    if (2 * (this.size + 1) > this.slots.length) {
+    if (4 * (this.size + 1) > 3 * this.slots.length) {
       const old = this.slots
       this.slots = new Int32Array(2 * old.length).fill(-1)
       for (const other of old) if (other >= 0) this.place(created[other]!.key, other)

@@ -10,8 +10,8 @@
  *
  * Fast path (`ArenaSeries`): a series that is rendered in one family for its whole life, as the Aggregate's are,
  * can keep the renderer's cache in numeric fields of its own instead of an attached object: its line prefixes go
- * into its family's `PrefixArena` and the series keeps their offsets. The renderer recognises such a series by its
- * `prefixStart` field (plain objects have none and keep the attached cache) and never re-reads its `labels`.
+ * into its family's `PrefixArena` and the series keeps their offset. The renderer recognises such a series by its
+ * `prefixAt` field (plain objects have none and keep the attached cache) and never re-reads its `labels`.
  */
 import type { PrefixArena } from "./bytes.ts"
 
@@ -65,26 +65,23 @@ export interface ArenaFamily extends Family {
 
 /**
  * A series that holds the renderer's cache itself (see the module comment). It belongs to `family` and is rendered
- * only as part of it (its prefixes are built once, with that family's names). Only the renderer writes the
- * `prefix*`, `sumEnd` and `countEnd` fields.
+ * only as part of it (its prefixes are built once, with that family's names). Only the renderer writes `prefixAt`.
  */
 export interface ArenaSeries extends Series {
   readonly family: ArenaFamily
-  /** Arena offset of the line prefix (histograms: the bound lines' lead); -1 until the first render. */
-  prefixStart: number
-  /** Arena offset just past that prefix. */
-  prefixEnd: number
+  /**
+   * Arena offset of its line prefix (histograms: of the bound lines' lead, followed by its `_sum` and `_count`
+   * prefixes); -1 until its first render.
+   */
+  prefixAt: number
 }
 
 /**
- * A histogram `ArenaSeries`. Its `_sum` prefix starts at the first multiple of 4 from `prefixEnd`, its `_count`
- * prefix at the first multiple of 4 from `sumEnd`. Its numbers live in `rows` from `rowAt`: the sum, the count,
- * then the non-cumulative bucket counts (`bucketCounts` is a view of those).
+ * A histogram `ArenaSeries`. Its numbers live in `rows` from `rowAt`: the sum, the count, then the non-cumulative
+ * bucket counts (`bucketCounts` is a view of those).
  */
 export interface ArenaHistogramSeries extends ArenaSeries {
   negativeObservations: boolean
-  sumEnd: number
-  countEnd: number
   readonly rows: Float64Array
   readonly rowAt: number
 }

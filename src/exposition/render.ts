@@ -8,7 +8,7 @@
  * growing buffer: no page-sized string is built, flattened or encoded.
  */
 import { counterFamilyName, counterSampleName, sampleNames } from "../domain/names.ts"
-import { ByteWriter, MAX_NUMBER_LINE, nextArenaString, putArenaBytes, putBytes, putNumberLine, utf8, Utf8Arena } from "./bytes.ts"
+import { arenaStringLength, ByteWriter, MAX_NUMBER_LINE, nextArenaString, putArenaBytes, putBytes, putNumberLine, utf8, Utf8Arena } from "./bytes.ts"
 import {
   escapeHelp,
   escapeLabelValue,
@@ -324,9 +324,9 @@ const writeSummary = (w: ByteWriter, state: SeriesState, bounds: FamilyBounds, s
   w.pos = putNumberLine(buf, putBytes(buf, pos, state.count), series.count)
 }
 
-// ─── the fast path: `ArenaSeries` (model.ts), which keep their prefixes' offsets themselves ─────────────────────
+// ─── the fast path: `ArenaSeries` (model.ts), which keep their prefixes' offset themselves ──────────────────────
 
-const isArenaSeries = (series: Series): series is ArenaSeries => (series as Partial<ArenaSeries>).prefixStart !== undefined
+const isArenaSeries = (series: Series): series is ArenaSeries => (series as Partial<ArenaSeries>).prefixAt !== undefined
 
 const isArenaHistogram = (series: ArenaSeries): series is ArenaHistogramSeries =>
   (series as Partial<ArenaHistogramSeries>).rows !== undefined
@@ -342,17 +342,14 @@ const buildArenaPrefixes = (family: FamilyState, series: ArenaSeries): void => {
     const sum = base + "_sum" + braced
     const count = base + "_count" + braced
     arena.reserve(lead.length + sum.length + count.length, 3)
-    const start = arena.next
-    series.prefixEnd = arena.put(lead)
-    series.sumEnd = arena.put(sum)
-    series.countEnd = arena.put(count)
-    series.prefixStart = start // last: a series is marked built only once all of it is
+    const at = arena.put(lead)
+    arena.put(sum)
+    arena.put(count)
+    series.prefixAt = at
   } else {
     const prefix = base + braced
     arena.reserve(prefix.length, 1)
-    const start = arena.next
-    series.prefixEnd = arena.put(prefix)
-    series.prefixStart = start
+    series.prefixAt = arena.put(prefix)
   }
 }
 
@@ -374,20 +371,20 @@ const pageViewOf = (buf: Uint8Array): DataView => {
 }
 
 /** Room for the padding `putArenaBytes` may write past a prefix. */
-const ARENA_PADDING = 4
+const ARENA_PADDING = 8
 
 const writeArenaValue = (w: ByteWriter, family: FamilyState, series: ArenaSeries): void => {
-  if (series.prefixStart < 0) buildArenaPrefixes(family, series)
-  const start = series.prefixStart
-  const end = series.prefixEnd
-  w.reserve(end - start + ARENA_PADDING + MAX_NUMBER_LINE)
+  if (series.prefixAt < 0) buildArenaPrefixes(family, series)
+  const arena = series.family.prefixArena
+  const at = series.prefixAt
+  w.reserve(arenaStringLength(arena, at) + ARENA_PADDING + MAX_NUMBER_LINE)
   const buf = w.buf
-  w.pos = putNumberLine(buf, putArenaBytes(pageViewOf(buf), w.pos, series.family.prefixArena, start, end), series.value)
+  w.pos = putNumberLine(buf, putArenaBytes(pageViewOf(buf), w.pos, arena, at), series.value)
 }
 
 /** `writeHistogram` for an `ArenaHistogramSeries`: the same lines, from its arena prefixes and its row. */
 const writeArenaHistogram = (w: ByteWriter, family: FamilyState, series: ArenaHistogramSeries, openMetrics: boolean): void => {
-  if (series.prefixStart < 0) buildArenaPrefixes(family, series)
+  if (series.prefixAt < 0) buildArenaPrefixes(family, series)
   const rows = series.rows
   const sum = rows[series.rowAt]! // the row: sum, count, then the bucket counts (model.ts)
   const first = series.rowAt + 2
@@ -395,17 +392,14 @@ const writeArenaHistogram = (w: ByteWriter, family: FamilyState, series: ArenaHi
   const withSum = !openMetrics || !(family.negativeBound || series.negativeObservations || sum < 0)
   const bounds = openMetrics ? family.openMetricsBounds : family.textBounds
   const arena = series.family.prefixArena
-  const leadStart = series.prefixStart
-  const leadEnd = series.prefixEnd
-  const sumStart = nextArenaString(leadEnd)
-  const sumEnd = series.sumEnd
-  const countStart = nextArenaString(sumEnd)
-  const countEnd = series.countEnd
+  const leadAt = series.prefixAt
+  const sumAt = nextArenaString(arena, leadAt)
+  const countAt = nextArenaString(arena, sumAt)
   const parts = bounds.parts
   const n = parts.length
   w.reserve(
-    n * (leadEnd - leadStart + ARENA_PADDING + bounds.longest + MAX_NUMBER_LINE) + sumEnd - sumStart + countEnd - countStart +
-      2 * (ARENA_PADDING + MAX_NUMBER_LINE)
+    n * (arenaStringLength(arena, leadAt) + ARENA_PADDING + bounds.longest + MAX_NUMBER_LINE) + arenaStringLength(arena, sumAt) +
+      arenaStringLength(arena, countAt) + 2 * (ARENA_PADDING + MAX_NUMBER_LINE)
   )
   const buf = w.buf
   const out = pageViewOf(buf)
@@ -413,11 +407,11 @@ const writeArenaHistogram = (w: ByteWriter, family: FamilyState, series: ArenaHi
   let acc = 0
   for (let i = 0; i < n; i++) {
     acc += rows[first + i]!
-    pos = putBytes(buf, putArenaBytes(out, pos, arena, leadStart, leadEnd), parts[i]!)
+    pos = putBytes(buf, putArenaBytes(out, pos, arena, leadAt), parts[i]!)
     pos = putNumberLine(buf, pos, acc)
   }
-  if (withSum) pos = putNumberLine(buf, putArenaBytes(out, pos, arena, sumStart, sumEnd), sum)
-  w.pos = putNumberLine(buf, putArenaBytes(out, pos, arena, countStart, countEnd), acc)
+  if (withSum) pos = putNumberLine(buf, putArenaBytes(out, pos, arena, sumAt), sum)
+  w.pos = putNumberLine(buf, putArenaBytes(out, pos, arena, countAt), acc)
 }
 
 const writeSeries = (w: ByteWriter, family: FamilyState, series: Series, openMetrics: boolean): void => {
