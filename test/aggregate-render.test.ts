@@ -35,7 +35,9 @@ const sameBytes = (aggregate: AggregateState, format: Format, what: string): voi
   assert.isTrue(Buffer.from(fast).equals(Buffer.from(general)), `${what}, ${format}: the fast path's page differs`)
 }
 
-const tricky = ["", "a\"b", "back\\slash", "new\nline", "é☃😀", "12:34", "3:x", "a".repeat(200)]
+// Escapes, multi-byte UTF-8 (4-byte sequences and DEL at every alignment: prefixes are copied 8 bytes at a time),
+// values that look like keys, a long value.
+const tricky = ["", "a\"b", "back\\slash", "new\nline", "é☃😀", "\u007f😀\u007f", "x😀y\u007f", "12:34", "3:x", "a".repeat(200)]
 const BOUNDS = [-1, 0, 0.25, 1, 2.5]
 
 const build = (): { readonly aggregate: AggregateState; readonly update: (round: number) => void } => {
