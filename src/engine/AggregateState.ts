@@ -189,6 +189,7 @@ const ROW_CHUNK = 8192
  * backing store) each. Rows are never freed (series never are).
  */
 export class RowStore {
+  /** The chunk the last row was taken from. */
   chunk = new Float64Array(0)
   private used = 0
   private nextChunk = FIRST_ROW_CHUNK
