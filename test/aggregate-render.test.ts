@@ -36,8 +36,8 @@ const sameBytes = (aggregate: AggregateState, format: Format, what: string): voi
 }
 
 // Escapes, multi-byte UTF-8 (4-byte sequences and DEL at every alignment: prefixes are copied 8 bytes at a time),
-// values that look like keys, a long value.
-const tricky = ["", "a\"b", "back\\slash", "new\nline", "é☃😀", "\u007f😀\u007f", "x😀y\u007f", "12:34", "3:x", "a".repeat(200)]
+// values that look like keys, values around the length a key writes in one character (240).
+const tricky = ["", "a\"b", "back\\slash", "new\nline", "é☃😀", "\u007f😀\u007f", "x😀y\u007f", "12:34", "3:x", "\u00f0", "\u00f012:", "a".repeat(239), "b".repeat(240), "c".repeat(1000)]
 const BOUNDS = [-1, 0, 0.25, 1, 2.5]
 
 const build = (): { readonly aggregate: AggregateState; readonly update: (round: number) => void } => {

@@ -443,14 +443,23 @@ const insertByCore = (list: Array<AggregateSeries>, series: AggregateSeries): vo
 }
 
 /**
- * A series' key within its family: its label values, each length-prefixed (unambiguous for any values). The family
- * fixes the label names, so they are left out: the key is kept per series (it is also where its labels are rebuilt
- * from), and a shorter one is fewer bytes retained. Built with `join`, which returns a flat string (a `+` chain would
- * keep a rope of cons cells).
+ * Lengths below this are written in a key as one character (one byte in a V8 one-byte string); longer ones as this
+ * character, their decimal digits and a colon.
+ */
+const LONG_VALUE = 0xf0
+
+/**
+ * A series' key within its family: its label values, each prefixed by its length (unambiguous for any values; see
+ * `LONG_VALUE`). The family fixes the label names, so they are left out: the key is kept per series (it is also
+ * where its labels are rebuilt from), and a shorter one is fewer bytes retained. Built with `join`, which returns a
+ * flat string (a `+` chain would keep a rope of cons cells).
  */
 const labelValuesKey = (labels: ReadonlyArray<LabelPair>): string => {
-  const parts: Array<string | number> = []
-  for (const [, value] of labels) parts.push(value.length, ":", value)
+  const parts: Array<string> = []
+  for (const [, value] of labels) {
+    const length = value.length
+    parts.push(length < LONG_VALUE ? String.fromCharCode(length) : `${String.fromCharCode(LONG_VALUE)}${length}:`, value)
+  }
   return parts.join("")
 }
 
@@ -459,10 +468,14 @@ const labelsOfKey = (names: ReadonlyArray<string>, key: string): ReadonlyArray<L
   const pairs: Array<LabelPair> = []
   let at = 0
   for (const name of names) {
-    const colon = key.indexOf(":", at)
-    const end = colon + 1 + Number(key.slice(at, colon))
-    pairs.push([name, key.slice(colon + 1, end)])
-    at = end
+    let length = key.charCodeAt(at++)
+    if (length === LONG_VALUE) {
+      const colon = key.indexOf(":", at)
+      length = Number(key.slice(at, colon))
+      at = colon + 1
+    }
+    pairs.push([name, key.slice(at, at + length)])
+    at += length
   }
   return pairs
 }
