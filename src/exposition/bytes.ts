@@ -101,12 +101,13 @@ export const arenaStringLength = (arena: PrefixArena, at: number): number =>
 export const nextArenaString = (arena: PrefixArena, at: number): number => at + 4 + ((arenaStringLength(arena, at) + 7) & ~7)
 
 /**
- * Writes the bytes of the arena string at `at` at `pos` of the `DataView` `out`, 8 bytes at a time, as doubles: as
- * fast as `set` of a whole view, and allocating nothing (unlike a `subarray` of the range, or 64-bit integer words,
- * which are BigInts outside optimised code). Moving bytes as doubles is exact here: no 8 bytes of valid UTF-8 followed
- * by zero padding are a NaN (that needs a byte 0x7F or 0xFF right after one of 0xF0 or more, which UTF-8 never has),
- * so no engine may change them. It may write up to 7 bytes of padding past the string, which `out` must have room
- * for and the caller then overwrites. Returns the position after the bytes.
+ * Writes the bytes of the arena string at `at` at `pos` of the `DataView` `out`, 8 bytes at a time, as doubles: once
+ * optimised (a scrape calls it for every series), as fast as `set` of a whole view and allocating nothing, unlike a
+ * `subarray` of the range (a view per line), 64-bit integer words (BigInts outside the top tier) or int32 words (twice
+ * the iterations). Moving bytes as doubles is exact here: no 8 bytes of valid UTF-8 followed by zero padding are a
+ * NaN (that needs a byte 0x7F or 0xFF right after one of 0xF0 or more, which UTF-8 never has), so no engine may
+ * change them. It may write up to 7 bytes of padding past the string, which `out` must have room for and the caller
+ * then overwrites. Returns the position after the bytes.
  */
 export const putArenaBytes = (out: DataView, pos: number, arena: PrefixArena, at: number): number => {
   const view = arena.views[at >>> PREFIX_SLOT_BITS]!
