@@ -286,8 +286,7 @@ class Sampler implements Samples {
         const merged = new Float64Array(family.buckets.length + 1)
         let count = 0
         for (const series of family.series) {
-          const counts = series.bucketCounts
-          if (counts !== undefined) for (let i = 0; i < merged.length; i++) merged[i] = merged[i]! + counts[i]!
+          series.addBucketCountsTo(merged)
           count += series.count
           const t = tracked.get(series) ?? this.track(family, series, "histogram", previous === undefined ? series.count : 0)
           t.rate = rate(series.count, t.last)

@@ -49,7 +49,7 @@ import {
   WireKind
 } from "../protocol/index.ts"
 import { type RingReader, type SampleSink, TelemetryRing } from "../ring/TelemetryRing.ts"
-import type { AggregateSeries, AggregateState, GaugeSeries } from "./AggregateState.ts"
+import type { AggregateSeries, AggregateState, GaugeSeries, HistogramSeries } from "./AggregateState.ts"
 
 /** A ring id's role is the wire kind its samples must carry; refused series accept any kind. */
 const REFUSED = 255
@@ -70,10 +70,15 @@ export class CoreChannel {
   readonly control: PlaneControl
   private readonly log: InternLogReader
   private readonly aggregate: AggregateState
-  // Where each ring id goes, as parallel arrays (an object per id cost ~64 B; histograms use 12 ids).
-  private readonly targetSeries: Array<AggregateSeries | undefined> = []
+  // Where each ring id goes (histograms use one id per bucket and one for the sum), in typed arrays by id: the
+  // index of its series in `targets` (-1: not interned yet) and its role; its bucket is its distance from the
+  // definition's first id. (An object per id cost ~64 B, a series reference and a bucket per id 12 B.)
+  private targetIndex = new Int32Array(64).fill(-1)
   private targetRole = new Uint8Array(64)
-  private targetBucket = new Int32Array(64)
+  /** Per interned definition: its series (refused ones share `refusedTarget`) and its first ring id. */
+  private readonly targets: Array<AggregateSeries> = []
+  private targetFirstId = new Int32Array(64)
+  private refusedTarget = -1
   private readonly sink: SampleSink
   private reportedDropped = 0
   private reportedRecorded = 0
@@ -123,15 +128,16 @@ export class CoreChannel {
     gauge(SelfMetric.ringCapacity).value = this.reader.size
     const coreId = this.coreId
     this.sink = (id, kind, value, timestampMs) => {
-      let series = this.targetSeries[id]
-      if (series === undefined) {
+      let target = this.targetOf(id)
+      if (target < 0) {
         this.readLog()
-        series = this.targetSeries[id]
-        if (series === undefined) {
+        target = this.targetOf(id)
+        if (target < 0) {
           this.self.unknownSamples.value++
           return
         }
       }
+      const series = this.targets[target]!
       const role = this.targetRole[id]!
       if (kind !== role && role !== REFUSED) {
         this.self.unknownSamples.value++
@@ -144,17 +150,16 @@ export class CoreChannel {
         case WireKind.GaugeValue:
           ;(series as GaugeSeries).update(coreId, value, timestampMs)
           break
-        case WireKind.BucketDelta: {
-          const bucket = this.targetBucket[id]!
-          series.bucketCounts![bucket] = series.bucketCounts![bucket]! + value
-          series.count += value
+        case WireKind.BucketDelta:
+          ;(series as HistogramSeries).addToBucket(id - this.targetFirstId[target]!, value)
+          break
+        case WireKind.SumDelta: {
+          const histogram = series as HistogramSeries
+          histogram.addToSum(value)
+          // Observations are coalesced per flush: a flush whose sum went down held a negative observation.
+          if (value < 0) histogram.negativeObservations = true
           break
         }
-        case WireKind.SumDelta:
-          series.sum += value
-          // Observations are coalesced per flush: a flush whose sum went down held a negative observation.
-          if (value < 0) series.negativeObservations = true
-          break
         default:
           series.value++ // a refused series: counted in percore_invalid_samples_total
       }
@@ -185,7 +190,7 @@ export class CoreChannel {
   reconcile(): number {
     this.readLog()
     const coalesce = this.buffers.coalesce
-    const ids = Math.min(coalesce.dirty.byteLength, this.targetRole.length, this.targetSeries.length)
+    const ids = Math.min(coalesce.dirty.byteLength, this.targetRole.length)
     const pending = new Float64Array(coalesce.pending, 0, ids)
     const dirty = new Uint8Array(coalesce.dirty, 0, ids)
     const published = new Uint8Array(ids)
@@ -202,7 +207,7 @@ export class CoreChannel {
     const now = Date.now()
     let counted = 0
     for (let id = 0; id < ids; id++) {
-      if (published[id] === 1 || this.targetSeries[id] === undefined) continue
+      if (published[id] === 1 || this.targetIndex[id]! < 0) continue
       const role = this.targetRole[id]!
       const value = pending[id]!
       const unpublished = role === WireKind.GaugeValue ? dirty[id] === 1 : value !== 0
@@ -284,6 +289,11 @@ export class CoreChannel {
     this.control.requestStop()
   }
 
+  /** The index in `targets` of the series ring id `id` goes to; -1 when none was interned for it. */
+  private targetOf(id: number): number {
+    return id < this.targetIndex.length ? this.targetIndex[id]! : -1
+  }
+
   private readLog(): void {
     this.log.readNew((raw) => this.intern(raw as InternEntry))
   }
@@ -306,28 +316,41 @@ export class CoreChannel {
     const layout = seriesLayout(entry.kind, entry.buckets)
     const components = layout.components
     this.reserve(entry.id + components)
-    const target = (id: number, series: AggregateSeries, role: number, bucket: number) => {
-      this.targetSeries[id] = series
+    const target = (id: number, index: number, role: number) => {
+      this.targetIndex[id] = index
       this.targetRole[id] = role
-      this.targetBucket[id] = bucket
     }
-    const refuse = (series: AggregateSeries) => {
-      for (let i = 0; i < components; i++) target(entry.id + i, series, REFUSED, 0)
+    const refuse = () => {
+      if (this.refusedTarget < 0) this.refusedTarget = this.addTarget(this.self.refusedSamples, 0)
+      for (let i = 0; i < components; i++) target(entry.id + i, this.refusedTarget, REFUSED)
     }
-    if (definition instanceof Error) return refuse(this.self.refusedSamples)
+    if (definition instanceof Error) return refuse()
     // Cores check the size caps at definition; a log written by other means must not get past them either.
     if (!isReservedFamily(definition.name) && findSizeProblem(definition.name, definition, this.buffers.settings) !== undefined) {
-      return refuse(this.self.refusedSamples)
+      return refuse()
     }
     const aggregate: GaugeAggregation | undefined = entry.kind === MetricKind.Gauge ? entry.aggregate ?? "sum" : undefined
     const resolved = this.aggregate.resolve(definition, aggregate, this.coreId, isReservedFamily(definition.name))
     if (resolved instanceof Error) {
       this.refusals.push(resolved)
       ;(resolved._tag === "SeriesLimitExceeded" ? this.self.refusedGlobal : this.self.refusedConflict).value++
-      return refuse(this.self.refusedSamples)
+      return refuse()
     }
+    const index = this.addTarget(resolved.series, entry.id)
     // Component i of a histogram is bucket i (its sum is last and ignores the bucket index).
-    for (let i = 0; i < components; i++) target(entry.id + i, resolved.series, layout.kindOf(i), i)
+    for (let i = 0; i < components; i++) target(entry.id + i, index, layout.kindOf(i))
+  }
+
+  /** Adds a series ring ids can go to; returns its index in `targets`. */
+  private addTarget(series: AggregateSeries, firstId: number): number {
+    const index = this.targets.push(series) - 1
+    if (index >= this.targetFirstId.length) {
+      const grown = new Int32Array(this.targetFirstId.length * 2)
+      grown.set(this.targetFirstId)
+      this.targetFirstId = grown
+    }
+    this.targetFirstId[index] = firstId
+    return index
   }
 
   /** Grows the per-id arrays (definition time only). */
@@ -335,11 +358,11 @@ export class CoreChannel {
     if (ids <= this.targetRole.length) return
     let size = this.targetRole.length
     while (size < ids) size *= 2
+    const index = new Int32Array(size).fill(-1)
+    index.set(this.targetIndex)
+    this.targetIndex = index
     const role = new Uint8Array(size)
     role.set(this.targetRole)
     this.targetRole = role
-    const bucket = new Int32Array(size)
-    bucket.set(this.targetBucket)
-    this.targetBucket = bucket
   }
 }

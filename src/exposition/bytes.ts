@@ -44,6 +44,83 @@ export class Utf8Arena {
   }
 }
 
+/** log2 of the bytes a `PrefixArena` offset's chunk slot covers. */
+const PREFIX_SLOT_BITS = 16
+const PREFIX_SLOT = 1 << PREFIX_SLOT_BITS
+const PREFIX_SLOT_MASK = PREFIX_SLOT - 1
+
+/**
+ * UTF-8 line prefixes of long-lived series (the Aggregate's), addressed by offset: a series keeps one small integer
+ * instead of a `Uint8Array` view per prefix (about 100 bytes each). A string is kept as its byte length (an int32)
+ * then its bytes, zero-padded to a multiple of 8, so `putArenaBytes` copies it 8 bytes at a time with no view to
+ * allocate. Offsets are allocated from 64 KiB slots, one shared buffer each (the first ones smaller: a few series do
+ * not cost 64 KiB); the strings `put` after one `reserve` are consecutive in one buffer, and strings longer than a
+ * slot get a buffer covering several consecutive slots. Bytes are never freed: the arena lives as long as its series
+ * (an Aggregate's arena as long as the Aggregate). Offsets stay below 2^31 (2 GiB).
+ */
+export class PrefixArena {
+  /** Per slot, a view of its buffer from the slot's first offset on. */
+  readonly views: Array<DataView> = []
+  private bytes: Uint8Array = new Uint8Array(0)
+  private lengths: DataView = new DataView(this.bytes.buffer)
+  /** The offset of `bytes[0]`. */
+  private base = 0
+  private used = 0
+  /** The size of the next buffer (doubling up to a slot). */
+  private nextBuffer = 4096
+
+  /** Makes room in one buffer for `strings` strings of `units` UTF-16 code units in all, to be `put` one after another. */
+  reserve(units: number, strings: number): void {
+    const room = 3 * units + 12 * strings // UTF-8 takes at most 3 bytes per UTF-16 unit; a length and padding
+    if (this.used + room <= this.bytes.length) return
+    const slots = Math.ceil(room / PREFIX_SLOT)
+    const buffer = new ArrayBuffer(slots > 1 ? slots * PREFIX_SLOT : Math.max(this.nextBuffer, room))
+    this.nextBuffer = Math.min(PREFIX_SLOT, 2 * this.nextBuffer)
+    this.base = this.views.length * PREFIX_SLOT
+    for (let i = 0; i < slots; i++) this.views.push(new DataView(buffer, i * PREFIX_SLOT))
+    this.bytes = new Uint8Array(buffer)
+    this.lengths = new DataView(buffer)
+    this.used = 0
+  }
+
+  /** Appends a well-formed string (room `reserve`d first); returns its offset. */
+  put(s: string): number {
+    const at = this.used
+    const written = encoder.encodeInto(s, this.bytes.subarray(at + 4)).written
+    this.lengths.setInt32(at, written, true)
+    this.used = at + 4 + ((written + 7) & ~7)
+    return this.base + at
+  }
+}
+
+/** The UTF-8 byte length of the arena string at `at`. */
+export const arenaStringLength = (arena: PrefixArena, at: number): number =>
+  arena.views[at >>> PREFIX_SLOT_BITS]!.getInt32(at & PREFIX_SLOT_MASK, true)
+
+/** The offset of the string `put` right after the one at `at` (after the same `reserve`). */
+export const nextArenaString = (arena: PrefixArena, at: number): number => at + 4 + ((arenaStringLength(arena, at) + 7) & ~7)
+
+/**
+ * Writes the bytes of the arena string at `at` at `pos` of the `DataView` `out`, 8 bytes at a time, as doubles: once
+ * optimised (a scrape calls it for every series), as fast as `set` of a whole view and allocating nothing, unlike a
+ * `subarray` of the range (a view per line), 64-bit integer words (BigInts outside the top tier) or int32 words (twice
+ * the iterations). Moving bytes as doubles is exact here: no 8 bytes of valid UTF-8 followed by zero padding are a
+ * NaN (that needs a byte 0x7F or 0xFF right after one of 0xF0 or more, which UTF-8 never has), so no engine may
+ * change them. It may write up to 7 bytes of padding past the string, which `out` must have room for and the caller
+ * then overwrites. Returns the position after the bytes.
+ */
+export const putArenaBytes = (out: DataView, pos: number, arena: PrefixArena, at: number): number => {
+  const view = arena.views[at >>> PREFIX_SLOT_BITS]!
+  let from = at & PREFIX_SLOT_MASK
+  const stop = pos + view.getInt32(from, true)
+  from += 4
+  for (let p = pos; p < stop; p += 8) {
+    out.setFloat64(p, view.getFloat64(from, true), true)
+    from += 8
+  }
+  return stop
+}
+
 /**
  * Room for one `putNumberLine`: the longest doubles JavaScript prints take 25 characters
  * (`-0.0000012345678901234567`; `-1.7976931348623157e+308` 24), then the line feed; rounded up.

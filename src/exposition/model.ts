@@ -7,7 +7,13 @@
  * and label sets are therefore treated as immutable for the lifetime of the object; only the numeric fields
  * (`value`, `bucketCounts` contents, `sum`, `count`, `quantileValues` contents) may change between scrapes.
  * To change a label set, create a new `Series` object.
+ *
+ * Fast path (`ArenaSeries`): a series that is rendered in one family for its whole life, as the Aggregate's are,
+ * can keep the renderer's cache in numeric fields of its own instead of an attached object: its line prefixes go
+ * into its family's `PrefixArena` and the series keeps their offset. The renderer recognises such a series by its
+ * `prefixAt` field (plain objects have none and keep the attached cache) and never re-reads its `labels`.
  */
+import type { PrefixArena } from "./bytes.ts"
 
 export type FamilyType = "counter" | "gauge" | "histogram" | "summary" | "unknown"
 
@@ -38,7 +44,7 @@ export interface Series {
    * Histogram: NON-cumulative counts per bound, length `buckets.length + 1` (the last one counts observations above
    * the highest bound). The renderer accumulates them; `le="+Inf"` and `_count` are their total.
    */
-  bucketCounts?: Float64Array
+  bucketCounts?: Float64Array | undefined
   /** Histogram / summary sum of observations. */
   sum: number
   /**
@@ -50,6 +56,34 @@ export interface Series {
   count: number
   /** Summary: one value per family quantile, in the same order. */
   quantileValues?: Float64Array
+}
+
+/** A family whose series are `ArenaSeries`; all of them share its `prefixArena` (which may be shared by families). */
+export interface ArenaFamily extends Family {
+  readonly prefixArena: PrefixArena
+}
+
+/**
+ * A series that holds the renderer's cache itself (see the module comment). It belongs to `family` and is rendered
+ * only as part of it (its prefixes are built once, with that family's names). Only the renderer writes `prefixAt`.
+ */
+export interface ArenaSeries extends Series {
+  readonly family: ArenaFamily
+  /**
+   * Arena offset of its line prefix (histograms: of the bound lines' lead, followed by its `_sum` and `_count`
+   * prefixes); -1 until its first render.
+   */
+  prefixAt: number
+}
+
+/**
+ * A histogram `ArenaSeries`. Its numbers live in `rows` from `rowAt`: the sum, the count, then the non-cumulative
+ * bucket counts (`bucketCounts` is a view of those).
+ */
+export interface ArenaHistogramSeries extends ArenaSeries {
+  negativeObservations: boolean
+  readonly rows: Float64Array
+  readonly rowAt: number
 }
 
 export type Format = "openmetrics" | "text"

@@ -3,11 +3,12 @@
  *
  * Everything that depends only on names, help, bounds and label sets is computed once per `Family` / `Series`
  * object, encoded to UTF-8 and cached on it (a WeakMap for families, a private symbol field on series, with a
- * WeakMap fallback for frozen objects), so a scrape only copies cached bytes and writes numbers as ASCII into one
+ * WeakMap fallback for frozen objects; the Aggregate's series, `ArenaSeries`, keep offsets into their family's
+ * `PrefixArena` in fields of their own), so a scrape only copies cached bytes and writes numbers as ASCII into one
  * growing buffer: no page-sized string is built, flattened or encoded.
  */
 import { counterFamilyName, counterSampleName, sampleNames } from "../domain/names.ts"
-import { ByteWriter, MAX_NUMBER_LINE, type PageBuffers, putBytes, putNumberLine, utf8, Utf8Arena } from "./bytes.ts"
+import { arenaStringLength, ByteWriter, MAX_NUMBER_LINE, nextArenaString, type PageBuffers, putArenaBytes, putBytes, putNumberLine, utf8, Utf8Arena } from "./bytes.ts"
 import {
   escapeHelp,
   escapeLabelValue,
@@ -16,7 +17,7 @@ import {
   labelNamePattern,
   metricNamePattern
 } from "./format.ts"
-import type { Family, Format, Series } from "./model.ts"
+import type { ArenaHistogramSeries, ArenaSeries, Family, Format, Series } from "./model.ts"
 
 /** Thrown when a family or series breaks the model's invariants (bad names, unsorted buckets, name clashes). */
 export class ExpositionError extends Error {
@@ -336,9 +337,105 @@ const writeSummary = (w: ByteWriter, state: SeriesState, bounds: FamilyBounds, s
   w.pos = putNumberLine(buf, putBytes(buf, pos, state.count), series.count)
 }
 
+// ─── the fast path: `ArenaSeries` (model.ts), which keep their prefixes' offset themselves ──────────────────────
+
+const isArenaSeries = (series: Series): series is ArenaSeries => (series as Partial<ArenaSeries>).prefixAt !== undefined
+
+const isArenaHistogram = (series: ArenaSeries): series is ArenaHistogramSeries =>
+  (series as Partial<ArenaHistogramSeries>).rows !== undefined
+
+/** Encodes a series' line prefixes into its family's arena (once: its labels and family never change). */
+const buildArenaPrefixes = (family: FamilyState, series: ArenaSeries): void => {
+  const labelText = buildLabelText(family, series.labels)
+  const braced = labelText === "" ? " " : "{" + labelText + "} "
+  const base = family.sampleName
+  const arena = series.family.prefixArena
+  if (isArenaHistogram(series)) {
+    const lead = base + "_bucket{" + (labelText === "" ? "" : labelText + ",")
+    const sum = base + "_sum" + braced
+    const count = base + "_count" + braced
+    arena.reserve(lead.length + sum.length + count.length, 3)
+    const at = arena.put(lead)
+    arena.put(sum)
+    arena.put(count)
+    series.prefixAt = at
+  } else {
+    const prefix = base + braced
+    arena.reserve(prefix.length, 1)
+    series.prefixAt = arena.put(prefix)
+  }
+}
+
+/** The page being written, as a `DataView` for `putArenaBytes`; dropped once the current task ends (not retained). */
+let viewedPage: Uint8Array | undefined
+const noPage: DataView = new DataView(new ArrayBuffer(0))
+let pageView = noPage
+const forgetPageView = (): void => {
+  viewedPage = undefined
+  pageView = noPage
+}
+const pageViewOf = (buf: Uint8Array): DataView => {
+  if (buf !== viewedPage) {
+    if (viewedPage === undefined) queueMicrotask(forgetPageView)
+    viewedPage = buf
+    pageView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
+  }
+  return pageView
+}
+
+/** Room for the padding `putArenaBytes` may write past a prefix. */
+const ARENA_PADDING = 8
+
+const writeArenaValue = (w: ByteWriter, family: FamilyState, series: ArenaSeries): void => {
+  if (series.prefixAt < 0) buildArenaPrefixes(family, series)
+  const arena = series.family.prefixArena
+  const at = series.prefixAt
+  w.reserve(arenaStringLength(arena, at) + ARENA_PADDING + MAX_NUMBER_LINE)
+  const buf = w.buf
+  w.pos = putNumberLine(buf, putArenaBytes(pageViewOf(buf), w.pos, arena, at), series.value)
+}
+
+/** `writeHistogram` for an `ArenaHistogramSeries`: the same lines, from its arena prefixes and its row. */
+const writeArenaHistogram = (w: ByteWriter, family: FamilyState, series: ArenaHistogramSeries, openMetrics: boolean): void => {
+  if (series.prefixAt < 0) buildArenaPrefixes(family, series)
+  const rows = series.rows
+  const sum = rows[series.rowAt]! // the row: sum, count, then the bucket counts (model.ts)
+  const first = series.rowAt + 2
+  // As `writeSeries`: OpenMetrics 1.0 exposes no sum for a histogram with negative observations (or bounds).
+  const withSum = !openMetrics || !(family.negativeBound || series.negativeObservations || sum < 0)
+  const bounds = openMetrics ? family.openMetricsBounds : family.textBounds
+  const arena = series.family.prefixArena
+  const leadAt = series.prefixAt
+  const sumAt = nextArenaString(arena, leadAt)
+  const countAt = nextArenaString(arena, sumAt)
+  const parts = bounds.parts
+  const n = parts.length
+  w.reserve(
+    n * (arenaStringLength(arena, leadAt) + ARENA_PADDING + bounds.longest + MAX_NUMBER_LINE) + arenaStringLength(arena, sumAt) +
+      arenaStringLength(arena, countAt) + 2 * (ARENA_PADDING + MAX_NUMBER_LINE)
+  )
+  const buf = w.buf
+  const out = pageViewOf(buf)
+  let pos = w.pos
+  let acc = 0
+  for (let i = 0; i < n; i++) {
+    acc += rows[first + i]!
+    pos = putBytes(buf, putArenaBytes(out, pos, arena, leadAt), parts[i]!)
+    pos = putNumberLine(buf, pos, acc)
+  }
+  if (withSum) pos = putNumberLine(buf, putArenaBytes(out, pos, arena, sumAt), sum)
+  w.pos = putNumberLine(buf, putArenaBytes(out, pos, arena, countAt), acc)
+}
+
 const writeSeries = (w: ByteWriter, family: FamilyState, series: Series, openMetrics: boolean): void => {
-  const state = seriesState(family, series)
   const kind = family.kind
+  if (isArenaSeries(series)) {
+    if (kind === KIND_HISTOGRAM && isArenaHistogram(series)) {
+      return writeArenaHistogram(w, family, series, openMetrics)
+    }
+    if (kind !== KIND_HISTOGRAM && kind !== KIND_SUMMARY) return writeArenaValue(w, family, series)
+  }
+  const state = seriesState(family, series)
   if (kind === KIND_HISTOGRAM) {
     // OpenMetrics 1.0: a histogram with negative observations (or bounds) exposes no sum; text 0.0.4 always does.
     const withSum = !openMetrics || !(family.negativeBound || series.negativeObservations === true || series.sum < 0)
