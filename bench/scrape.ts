@@ -32,8 +32,9 @@
  * Memory per series: in each competitor's worker, (V8 used heap + external memory) after full GCs, before building
  * the series and after (cold), then after an OpenMetrics scrape (what a Prometheus server's scrapes leave), then
  * after a text scrape too — all before any timed scrape. percore caches each series' escaped line prefixes (UTF-8,
- * shared by both formats) on its first render. External memory matters: percore's histogram bucket arrays (`Float64Array(11)`, 88 B)
- * live off-heap. With the largest two tiers of a workload, the marginal bytes per series (fixed costs cancel out).
+ * shared by both formats, in one arena per aggregate) on its first render. External memory matters: percore's
+ * histogram rows and prefix arenas are typed arrays whose bytes live off-heap. With the largest two tiers of a
+ * workload, the marginal bytes per series (fixed costs cancel out).
  *
  * This module is also the competitors' worker entry. Run: `npm run bench -- scrape`, or alone
  * `npm exec -- node --expose-gc bench/scrape.ts [--smoke] [--rounds N]`.
@@ -275,7 +276,7 @@ type Reply =
   | { readonly kind: "finish"; readonly report: Readonly<Record<string, number>>; readonly checksum: number }
   | { readonly kind: "error"; readonly message: string }
 
-/** V8 used heap + external memory of this isolate (percore's Float64Array bucket arrays are external). */
+/** V8 used heap + external memory of this isolate (percore's histogram rows and prefix arenas are external). */
 const heapAndExternal = (): number => {
   const stats = v8.getHeapStatistics()
   return stats.used_heap_size + stats.external_memory
@@ -610,7 +611,7 @@ export const scrapeBench = async (options: BenchmarkOptions): Promise<BenchmarkR
     "percore = the realistic path: a CoreRuntime (one worker) records through its handles and flushes; a CoreChannel (another worker) drains its ring into a real AggregateState, whose families are rendered with renderBytes() — the objects and the call the service uses (plus ~15 self-metric series). \"renderBytes() on plain model objects\" = the same renderer over plain Family / Series literals.",
     "Each competitor in its own worker (own isolate and heap); rounds interleaved, order rotating; every series changes before every round (untimed). Timed: the page as UTF-8 bytes (gzip not timed) — percore: renderBytes(), which writes bytes directly, as MetricsHttp does; prom-client: metrics() awaited, then TextEncoder.encode. relative = × prom-client, same scenario and format.",
     "bytes/op = JS-heap bytes allocated by one scrape (GC ledger, smallest of the repeats; the page's bytes are an off-heap backing store, not counted, on either side).",
-    "Retained memory = V8 used heap + external memory after full GCs, per series, measured before any timed scrape; percore's histogram bucket arrays are external. prom-client on its text registry (its format does not change what it keeps). percore caches each series' escaped line prefixes as UTF-8 bytes (shared by both formats) on first render.",
+    "Retained memory = V8 used heap + external memory after full GCs, per series, measured before any timed scrape; percore's histogram rows and prefix arenas are external. prom-client on its text registry (its format does not change what it keeps). percore caches each series' escaped line prefixes as UTF-8 bytes (shared by both formats, one arena per aggregate) on first render.",
     ...memoryNotes,
     `Target: percore ≥ 5× faster than prom-client at the 10k tier (10k counters; 1k histograms = 12k sample lines), i.e. percore / prom-client ≤ ${TARGET_RATIO}.`
   ]
