@@ -279,8 +279,8 @@ describe("MetricsHttp.scrape", () => {
       const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
       const first = yield* Effect.forkChild(http.scrape("text"))
       // The first scrape has asked the core to flush and the core answered; the render is still under way
-      // (its flush wait polls every millisecond). Whatever is recorded now must reach the second scrape.
-      // Poll on every event-loop turn: the first scrape notices the answer only after its 1 ms poll sleep.
+      // (its flush wait learns of the answer on a later turn of the event loop). Whatever is recorded now must reach
+      // the second scrape. Poll on every event-loop turn, to catch the moment between the answer and the render.
       while (Atomics.load(control, Control.FLUSH_DONE) === 0) yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
       counter.inc(10)
       const second = decode(yield* http.scrape("text"))
