@@ -134,6 +134,12 @@ const textSpecificity = (e: Element): number => {
   return version === undefined ? 2 : version === "0.0.4" ? 3 : -1
 }
 
+/** The last header each of `negotiate` and `acceptsGzip` parsed, and its answer. */
+let lastAccept: string | undefined
+let lastFormat: Format = "text"
+let lastEncoding: string | undefined
+let lastAcceptsGzip = false
+
 /**
  * Picks the exposition format from an `Accept` header.
  *
@@ -145,10 +151,14 @@ const textSpecificity = (e: Element): number => {
  */
 export const negotiate = (accept: string | undefined): Format => {
   if (accept === undefined || !/openmetrics/i.test(accept)) return "text"
+  // A Prometheus server sends the same header with every scrape: the last answer is kept, not parsed again.
+  if (accept === lastAccept) return lastFormat
   const elements = parseElements(accept, true)
   const openMetrics = bestQ(elements, openMetricsSpecificity) ?? 0
   const text = bestQ(elements, textSpecificity) ?? 0
-  return openMetrics > 0 && openMetrics >= text ? "openmetrics" : "text"
+  lastFormat = openMetrics > 0 && openMetrics >= text ? "openmetrics" : "text"
+  lastAccept = accept
+  return lastFormat
 }
 
 /**
@@ -157,7 +167,10 @@ export const negotiate = (accept: string | undefined): Format => {
  */
 export const acceptsGzip = (acceptEncoding: string | undefined): boolean => {
   if (acceptEncoding === undefined || acceptEncoding === "") return false
+  if (acceptEncoding === lastEncoding) return lastAcceptsGzip
   const elements = parseElements(acceptEncoding, false)
   const q = bestQ(elements, (e) => e.name === "gzip" || e.name === "x-gzip" ? 1 : e.name === "*" ? 0 : -1)
-  return q !== undefined && q > 0
+  lastAcceptsGzip = q !== undefined && q > 0
+  lastEncoding = acceptEncoding
+  return lastAcceptsGzip
 }

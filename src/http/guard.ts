@@ -25,6 +25,7 @@ const gzip = promisify(gzipCallback)
  * Larger ones go to the thread pool, so the event loop is never held for long.
  */
 const SYNC_GZIP_BYTES = 1024 * 1024
+const GZIP_CHUNK_BYTES = 128 * 1024
 
 const digest = (s: string): Buffer => createHash("sha256").update(s, "utf8").digest()
 
@@ -146,7 +147,10 @@ export const respondWith = (
     sent
   })
   if (!compress) return Effect.succeed(reply(body))
-  const zlibOptions = options.gzipLevel === undefined ? {} : { level: options.gzipLevel }
+  // A big body's compressed bytes in 128 KiB output chunks (one for a page up to about a megabyte): fewer buffers to
+  // concatenate; small bodies keep zlib's 16 KiB chunks.
+  const chunkSize = body.length > 2 * GZIP_CHUNK_BYTES ? GZIP_CHUNK_BYTES : undefined
+  const zlibOptions = { ...(options.gzipLevel === undefined ? {} : { level: options.gzipLevel }), ...(chunkSize === undefined ? {} : { chunkSize }) }
   if (body.length <= SYNC_GZIP_BYTES) return Effect.sync(() => reply(gzipSync(body, zlibOptions)))
   return Effect.map(Effect.promise(() => gzip(body, zlibOptions)), reply)
 }
