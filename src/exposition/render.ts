@@ -514,8 +514,11 @@ export function* renderSteps(families: Iterable<Family>, format: Format, options
   const names = options.namesChecked === true ? undefined : new Set<string>()
   const w = new ByteWriter(Math.max(MIN_CAPACITY, lastSize + (lastSize >>> 4)), options.buffers)
   let finished = false
+  // An index loop: a `for … of` in a generator allocates an iterator result per family
+  const list: ReadonlyArray<Family> = Array.isArray(families) ? families : Array.from(families)
   try {
-    for (const family of families) {
+    for (let f = 0; f < list.length; f++) {
+      const family = list[f]!
       const state = familyState(family)
       if (names !== undefined) {
         for (const name of state.occupies) {
@@ -526,9 +529,9 @@ export function* renderSteps(families: Iterable<Family>, format: Format, options
       w.bytes(openMetrics ? state.openMetricsHeader : state.textHeader)
       const series = family.series
       if (Array.isArray(series)) {
-        const list: ReadonlyArray<Series> = series
-        for (let i = 0; i < list.length; i++) {
-          writeSeries(w, state, list[i]!, openMetrics)
+        const all: ReadonlyArray<Series> = series
+        for (let i = 0; i < all.length; i++) {
+          writeSeries(w, state, all[i]!, openMetrics)
           if (w.pos >= steps.checkAt && steps.ended(w.pos)) yield w.pos
         }
       } else {

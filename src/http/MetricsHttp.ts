@@ -202,7 +202,7 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
       )
 
       const buffers = new PageBuffers(2)
-      // Runs in the fiber of the scrape that leads the render: the Effect metrics are that fiber's registry's.
+      // Runs in a fiber forked by the scrape that leads the render: the Effect metrics are that scrape's registry's.
       const render = Effect.fnUntraced(function*(format: Format) {
         yield* collect
         yield* freshness.refresh(scrapeFlushWait)
@@ -235,13 +235,14 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
       // Concurrent scrapes share renders, and every scrape still sees everything recorded before it arrived:
       // a scrape arriving while a render runs waits for the NEXT render, which starts after the current one
       // and serves every scrape that queued meanwhile. A storm of N clients costs about one render (and one
-      // flush request to the cores) at a time instead of N. The first scrape of a group renders for all of it,
-      // uninterruptibly (a render is bounded: the flush wait, then the steps), so a client hanging up never leaves
-      // the others without their page.
+      // flush request to the cores) at a time instead of N. The first scrape of a group starts its render in the
+      // layer's scope (inheriting that scrape's services), so a client hanging up gives its slot back at once and
+      // never leaves the others without their page.
+      const scope = yield* Effect.scope
       const rendering: Record<Format, RenderGroup | undefined> = { text: undefined, openmetrics: undefined }
       const queued: Record<Format, RenderGroup | undefined> = { text: undefined, openmetrics: undefined }
       const lead = (format: Format, group: RenderGroup, after: RenderGroup | undefined) =>
-        Effect.uninterruptible(Effect.gen(function*() {
+        Effect.gen(function*() {
           if (after !== undefined) {
             yield* Deferred.await(after.result).pipe(Effect.exit)
             queued[format] = undefined
@@ -251,7 +252,7 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
           rendering[format] = undefined
           group.settle(Exit.isSuccess(exit) ? exit.value : undefined)
           yield* Deferred.done(group.result, exit)
-        }))
+        })
 
       // Untraced: it runs on every scrape, where a span (and the two context copies it takes) is a large share of the
       // request's garbage; the HTTP server's own span covers a scrape over HTTP.
@@ -263,7 +264,7 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
         if (running === undefined) rendering[format] = group
         else queued[format] = group
         const page = group.hold()
-        yield* lead(format, group, running)
+        yield* Effect.forkIn(lead(format, group, running), scope)
         return yield* page
       })
 
