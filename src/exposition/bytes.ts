@@ -195,13 +195,6 @@ export class PageBuffers {
       this.free.splice(smallest, 1)
     }
   }
-
-  /** Bytes held in free buffers (for tests and tooling). */
-  get freeBytes(): number {
-    let total = 0
-    for (const buffer of this.free) total += buffer.byteLength
-    return total
-  }
 }
 
 /**

@@ -252,17 +252,30 @@ const noBytes: Uint8Array = new Uint8Array(0)
 /** Every series' line prefixes live in this arena's shared chunks. */
 const prefixArena = new Utf8Arena()
 
-const buildSeriesState = (family: FamilyState, series: Series): SeriesState => {
-  const labelText = buildLabelText(family, series.labels)
+/**
+ * A series' line prefixes as text, identical in both formats: counter / gauge / unknown `[name{labels} ]`; histogram
+ * / summary `[lead, name_sum{labels} , name_count{labels} ]`, the lead (`name_bucket{labels,`, summaries `name{labels,`)
+ * completed by the family's bound parts.
+ */
+const linePrefixes = (family: FamilyState, labels: Series["labels"]): readonly [string] | readonly [string, string, string] => {
+  const labelText = buildLabelText(family, labels)
   const braced = labelText === "" ? " " : "{" + labelText + "} "
   const base = family.sampleName
-  const [prefix, sum, count] = family.kind === KIND_HISTOGRAM || family.kind === KIND_SUMMARY
-    ? prefixArena.encode([
-      (family.kind === KIND_HISTOGRAM ? base + "_bucket{" : base + "{") + (labelText === "" ? "" : labelText + ","),
-      base + "_sum" + braced,
-      base + "_count" + braced
-    ])
-    : [prefixArena.encode([base + braced])[0], noBytes, noBytes]
+  if (family.kind !== KIND_HISTOGRAM && family.kind !== KIND_SUMMARY) return [base + braced]
+  return [
+    (family.kind === KIND_HISTOGRAM ? base + "_bucket{" : base + "{") + (labelText === "" ? "" : labelText + ","),
+    base + "_sum" + braced,
+    base + "_count" + braced
+  ]
+}
+
+/** OpenMetrics 1.0 exposes no `_sum` for a histogram with negative observations (or bounds); text 0.0.4 always does. */
+const exposesSum = (family: FamilyState, openMetrics: boolean, negativeObservations: boolean, sum: number): boolean =>
+  !openMetrics || !(family.negativeBound || negativeObservations || sum < 0)
+
+const buildSeriesState = (family: FamilyState, series: Series): SeriesState => {
+  const texts = linePrefixes(family, series.labels)
+  const [prefix, sum, count] = texts.length === 3 ? prefixArena.encode(texts) : [prefixArena.encode(texts)[0], noBytes, noBytes]
   const state: SeriesState = { family, labels: series.labels, prefix, sum, count }
   const cached = series as CachedSeries
   if (cached[seriesCache] !== undefined) {
@@ -346,24 +359,14 @@ const isArenaHistogram = (series: ArenaSeries): series is ArenaHistogramSeries =
 
 /** Encodes a series' line prefixes into its family's arena (once: its labels and family never change). */
 const buildArenaPrefixes = (family: FamilyState, series: ArenaSeries): void => {
-  const labelText = buildLabelText(family, series.labels)
-  const braced = labelText === "" ? " " : "{" + labelText + "} "
-  const base = family.sampleName
+  const texts = linePrefixes(family, series.labels)
   const arena = series.family.prefixArena
-  if (isArenaHistogram(series)) {
-    const lead = base + "_bucket{" + (labelText === "" ? "" : labelText + ",")
-    const sum = base + "_sum" + braced
-    const count = base + "_count" + braced
-    arena.reserve(lead.length + sum.length + count.length, 3)
-    const at = arena.put(lead)
-    arena.put(sum)
-    arena.put(count)
-    series.prefixAt = at
-  } else {
-    const prefix = base + braced
-    arena.reserve(prefix.length, 1)
-    series.prefixAt = arena.put(prefix)
-  }
+  let length = 0
+  for (const text of texts) length += text.length
+  arena.reserve(length, texts.length)
+  const at = arena.put(texts[0])
+  for (let i = 1; i < texts.length; i++) arena.put(texts[i]!)
+  series.prefixAt = at
 }
 
 /** The page being written, as a `DataView` for `putArenaBytes`; dropped once the current task ends (not retained). */
@@ -401,8 +404,7 @@ const writeArenaHistogram = (w: ByteWriter, family: FamilyState, series: ArenaHi
   const rows = series.rows
   const sum = rows[series.rowAt]! // the row: sum, count, then the bucket counts (model.ts)
   const first = series.rowAt + 2
-  // As `writeSeries`: OpenMetrics 1.0 exposes no sum for a histogram with negative observations (or bounds).
-  const withSum = !openMetrics || !(family.negativeBound || series.negativeObservations || sum < 0)
+  const withSum = exposesSum(family, openMetrics, series.negativeObservations, sum)
   const bounds = openMetrics ? family.openMetricsBounds : family.textBounds
   const arena = series.family.prefixArena
   const leadAt = series.prefixAt
@@ -437,8 +439,7 @@ const writeSeries = (w: ByteWriter, family: FamilyState, series: Series, openMet
   }
   const state = seriesState(family, series)
   if (kind === KIND_HISTOGRAM) {
-    // OpenMetrics 1.0: a histogram with negative observations (or bounds) exposes no sum; text 0.0.4 always does.
-    const withSum = !openMetrics || !(family.negativeBound || series.negativeObservations === true || series.sum < 0)
+    const withSum = exposesSum(family, openMetrics, series.negativeObservations === true, series.sum)
     writeHistogram(w, state, openMetrics ? family.openMetricsBounds : family.textBounds, series, withSum)
   } else if (kind === KIND_SUMMARY) {
     writeSummary(w, state, openMetrics ? family.openMetricsBounds : family.textBounds, series)
