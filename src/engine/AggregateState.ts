@@ -486,9 +486,22 @@ const sameLabelNames = (names: ReadonlyArray<string>, pairs: ReadonlyArray<Label
 const sortLabels = (pairs: Array<LabelPair>): ReadonlyArray<LabelPair> =>
   pairs.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
 
+const histogramOf = (series: AggregateSeries, what: string): HistogramSeries => {
+  if (!(series instanceof HistogramSeries)) throw new TypeError(`${what}: ${series.family.name} is not a histogram`)
+  return series
+}
+
 /** Adds one observation to a histogram series of the aggregate (control-plane self-metrics). */
 export const observe = (series: AggregateSeries, bounds: ReadonlyArray<number>, value: number): void => {
-  if (!(series instanceof HistogramSeries)) throw new TypeError(`observe: ${series.family.name} is not a histogram`)
-  series.addToBucket(bucketIndex(bounds, value), 1)
-  series.addToSum(value)
+  const histogram = histogramOf(series, "observe")
+  histogram.addToBucket(bucketIndex(bounds, value), 1)
+  histogram.addToSum(value)
+}
+
+/** Adds observations counted elsewhere (non-cumulative counts per bucket, and their sum) to a histogram series. */
+export const addObservations = (series: AggregateSeries, counts: ArrayLike<number>, sum: number): void => {
+  const histogram = histogramOf(series, "addObservations")
+  const n = Math.min(counts.length, histogram.family.bucketSlots)
+  for (let i = 0; i < n; i++) if (counts[i]! !== 0) histogram.addToBucket(i, counts[i]!)
+  histogram.addToSum(sum)
 }

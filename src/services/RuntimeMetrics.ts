@@ -12,7 +12,7 @@ import process from "node:process"
 import { Context, Duration, Effect, Layer, Schedule, Scope } from "effect"
 import { startRuntimeCollector, type RuntimeSink } from "../core/runtimeMetrics.ts"
 import { MetricKind } from "../domain/index.ts"
-import { type AggregateSeries, type AggregateState, observe } from "../engine/AggregateState.ts"
+import { addObservations, type AggregateState, observe } from "../engine/AggregateState.ts"
 import { installRuntimeMetricsSwitch } from "../http/renderHooks.ts"
 import { ProcessMetric } from "../protocol/index.ts"
 import { Aggregate } from "./Aggregate.ts"
@@ -35,21 +35,10 @@ export const aggregateSink = (aggregate: AggregateState): RuntimeSink => ({
     const series = aggregate.own(metric.name, MetricKind.Histogram, metric.help, labels, { buckets })
     return {
       observe: (value) => observe(series, buckets, value),
-      add: (counts, sum) => addBuckets(series, counts, sum)
+      add: (counts, sum) => addObservations(series, counts, sum)
     }
   }
 })
-
-const addBuckets = (series: AggregateSeries, counts: ArrayLike<number>, sum: number): void => {
-  const target = series.bucketCounts!
-  let total = 0
-  for (let i = 0; i < counts.length; i++) {
-    target[i] = target[i]! + counts[i]!
-    total += counts[i]!
-  }
-  series.count += total
-  series.sum += sum
-}
 
 /** Open file descriptors, where the system lists them (Linux); undefined elsewhere. */
 const openFds = (): number | undefined => {
