@@ -1,8 +1,9 @@
 /**
  * Issue 17's bounded scrapes, through the real service (`node src/main.ts` with test/fixtures/hardening-core.ts
  * in "big" mode, which defines histograms with long label values and many buckets): a page over the cap is
- * refused with a clear 503 and counted, /healthz is answered while a big page renders, and clients that stop
- * reading give their scrape slots back after the stall timeout.
+ * refused with a clear 503 and counted, /healthz is answered while a big page renders, a page still being sent is
+ * never overwritten by later renders (pages reuse buffers), and clients that stop reading give their scrape slots
+ * back after the stall timeout.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -134,6 +135,52 @@ describe("bounded scrapes (real process)", () => {
       // A render that blocked the event loop holds every health check until the page is out: none is answered
       // before the scrape's response begins (0 when measured with one unbroken render); stepped, dozens are.
       assert.isAtLeast(answered, 5, `health checks answered before the scrape's response began: ${answered}`)
+    }))
+
+  it.live("a page a slow client is still reading is not overwritten by the renders that come after it", () =>
+    Effect.gen(function*() {
+      // About 10 MB per page: more than the kernel's socket buffers take, so most of it waits in the server's buffer.
+      const { base, port, child } = yield* startPercore({
+        PERCORE_CORES: "1",
+        PERCORE_WORKER: worker,
+        HARDEN_MODE: "big",
+        HARDEN_SERIES: "5",
+        HARDEN_BUCKETS: "256",
+        HARDEN_LABEL_BYTES: "8000",
+        PERCORE_SEND_STALL_TIMEOUT: "60s",
+        ...bigLimits
+      })
+      yield* waitFor(
+        "the big series",
+        Effect.map(httpGet(`${base}/metrics`, {}, 30_000), (r) => (/^harden_done 1$/m.test(r.body) ? r : undefined)),
+        { timeoutMs: 30_000, watch: [child] }
+      )
+      const slow = yield* Effect.promise(() => openScrape(port, false))
+      // Full renders while the slow client holds its page: reused buffers must not be the one it is being sent from.
+      let later = ""
+      for (let i = 0; i < 3; i++) {
+        const page = yield* httpGet(`${base}/metrics`, {}, 30_000)
+        assert.strictEqual(page.status, 200)
+        later = page.body
+      }
+      slow.socket.resume()
+      slow.socket.end() // done asking: the server closes the connection once the page is out
+      const received = (yield* Effect.promise(() => slow.closed)).toString("utf8")
+      const head = received.indexOf("\r\n\r\n")
+      const length = Number(/content-length: (\d+)/i.exec(received.slice(0, head))?.[1])
+      const body = received.slice(head + 4)
+      assert.strictEqual(Buffer.byteLength(body), length, "the whole page arrived")
+      // The same series, in the same order, with well-formed lines, as a page rendered after it.
+      const seriesOf = (page: string) =>
+        page.split("\n").filter((line) => line.startsWith("big_hist")).map((line) => {
+          const cut = line.lastIndexOf(" ")
+          assert.match(line.slice(cut + 1), /^\d+(\.\d+)?$/, "a sample's value")
+          return line.slice(0, cut)
+        })
+      const held = seriesOf(body)
+      assert.isAbove(held.length, 5 * 256)
+      assert.deepStrictEqual(held, seriesOf(later))
+      assert.include(body, "harden_done 1")
     }))
 
   it.live("clients that stop reading hold their slots only until the stall timeout; other scrapes are answered", () =>
