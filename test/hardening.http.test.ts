@@ -68,6 +68,30 @@ const healthChecksUntil = (port: number, stop: () => boolean) =>
 
 const bigLimits = { PERCORE_MAX_LABEL_VALUE_BYTES: "8192", PERCORE_MAX_LABELS_BYTES: "16384" }
 
+/**
+ * The real service with pages of about 10 MB (5 histograms × 256 buckets × 8 KB labels): more than the kernel's socket
+ * buffers take, so most of a page a client does not read waits in the server. Resolves once the series are defined.
+ */
+const startTenMegabytePages = (env: Readonly<Record<string, string>>) =>
+  Effect.gen(function*() {
+    const started = yield* startPercore({
+      PERCORE_CORES: "1",
+      PERCORE_WORKER: worker,
+      HARDEN_MODE: "big",
+      HARDEN_SERIES: "5",
+      HARDEN_BUCKETS: "256",
+      HARDEN_LABEL_BYTES: "8000",
+      ...env,
+      ...bigLimits
+    })
+    yield* waitFor(
+      "the big series",
+      Effect.map(httpGet(`${started.base}/metrics`, {}, 30_000), (r) => (/^harden_done 1$/m.test(r.body) ? r : undefined)),
+      { timeoutMs: 30_000, watch: [started.child] }
+    )
+    return started
+  })
+
 describe("bounded scrapes (real process)", () => {
   it.live("a page over PERCORE_MAX_PAGE_BYTES gets 503 with the reason, and every refusal is counted", () =>
     Effect.gen(function*() {
@@ -139,22 +163,7 @@ describe("bounded scrapes (real process)", () => {
 
   it.live("a page a slow client is still reading is not overwritten by the renders that come after it", () =>
     Effect.gen(function*() {
-      // About 10 MB per page: more than the kernel's socket buffers take, so most of it waits in the server's buffer.
-      const { base, port, child } = yield* startPercore({
-        PERCORE_CORES: "1",
-        PERCORE_WORKER: worker,
-        HARDEN_MODE: "big",
-        HARDEN_SERIES: "5",
-        HARDEN_BUCKETS: "256",
-        HARDEN_LABEL_BYTES: "8000",
-        PERCORE_SEND_STALL_TIMEOUT: "60s",
-        ...bigLimits
-      })
-      yield* waitFor(
-        "the big series",
-        Effect.map(httpGet(`${base}/metrics`, {}, 30_000), (r) => (/^harden_done 1$/m.test(r.body) ? r : undefined)),
-        { timeoutMs: 30_000, watch: [child] }
-      )
+      const { base, port } = yield* startTenMegabytePages({ PERCORE_SEND_STALL_TIMEOUT: "60s" })
       const slow = yield* Effect.promise(() => openScrape(port, false))
       // Full renders while the slow client holds its page: reused buffers must not be the one it is being sent from.
       let later = ""
@@ -185,23 +194,10 @@ describe("bounded scrapes (real process)", () => {
 
   it.live("clients that stop reading hold their slots only until the stall timeout; other scrapes are answered", () =>
     Effect.gen(function*() {
-      // About 10 MB per page: more than the kernel's socket buffers take from a client that never reads.
-      const { base, port, child } = yield* startPercore({
-        PERCORE_CORES: "1",
-        PERCORE_WORKER: worker,
-        HARDEN_MODE: "big",
-        HARDEN_SERIES: "5",
-        HARDEN_BUCKETS: "256",
-        HARDEN_LABEL_BYTES: "8000",
+      const { base, port, child } = yield* startTenMegabytePages({
         PERCORE_MAX_SCRAPES_IN_FLIGHT: "2",
-        PERCORE_SEND_STALL_TIMEOUT: "3s", // long enough to see the third scrape turned away on a busy machine
-        ...bigLimits
+        PERCORE_SEND_STALL_TIMEOUT: "3s" // long enough to see the third scrape turned away on a busy machine
       })
-      yield* waitFor(
-        "the big series",
-        Effect.map(httpGet(`${base}/metrics`, {}, 30_000), (r) => (/^harden_done 1$/m.test(r.body) ? r : undefined)),
-        { timeoutMs: 30_000, watch: [child] }
-      )
       const stalled = [yield* Effect.promise(() => openScrape(port, false)), yield* Effect.promise(() => openScrape(port, false))]
       // While both stalled sends hold their slots, a third scrape is turned away.
       const busy = yield* waitFor(
