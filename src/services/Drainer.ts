@@ -96,7 +96,7 @@ export class Drainer extends Context.Service<Drainer, {
       const seriesCount = aggregate.own(SelfMetric.series.name, MetricKind.Gauge, SelfMetric.series.help, {})
       let drains = 0
 
-      const drainAll = Effect.suspend(() => {
+      const drainNow = Effect.suspend(() => {
         const started = performance.now()
         let delivered = 0
         for (const channel of channels.keys()) delivered += channel.drain()
@@ -112,7 +112,6 @@ export class Drainer extends Context.Service<Drainer, {
           ? Effect.succeed(report)
           : Effect.forEach(refusals, (line) => Effect.logWarning(line)).pipe(Effect.as(report))
       })
-      const drainNow = drainAll
 
       // Early wake-ups: the producer notifies when its ring crosses half full.
       // The count is read before each drain: a wake-up signalled while that drain runs (the ring crossed half
