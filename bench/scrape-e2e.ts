@@ -5,7 +5,7 @@
  * - **percore**: the real service (`Percore.server`), 1 core, default settings (the control plane's lower thread
  *   priority included); the core defines the series and keeps changing them off-thread (`support/scrape-core.ts`);
  * - **prom-client** 15 and **@prometheus-io/client** (the official client): a Node HTTP server, one registry per
- *   format, gzip by `zlib.gzip` when accepted (as percore); every series changed (untimed) before every round;
+ *   format, gzip by `zlib.gzip` at level 1 when accepted (as percore); every series changed (untimed) before every round;
  * - **floor**: where the floor is — a node:http server that writes a page made (and gzipped) before the round with
  *   one `end()`: what serving this page costs with no rendering at all.
  *

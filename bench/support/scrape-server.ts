@@ -2,7 +2,7 @@
  * A server of the end-to-end scrape benchmark, as a child process (`fork`, with an IPC channel and
  * `--expose-gc`): `percore` (the real service: `Percore.server`, one core running `scrape-core.ts`, default settings
  * otherwise, so the control plane's lower priority is included), or `prom-client` / `@prometheus-io/client` (a
- * Node HTTP server with a registry per format, gzip by `zlib.gzip` when accepted, as percore does).
+ * Node HTTP server with a registry per format, gzip by `zlib.gzip` when accepted, at percore's level 1).
  *
  * IPC: the parent sends `{ kind }` messages and gets one reply each:
  * - `mutate` (client servers: change every series; percore's core changes its own off-thread),
@@ -144,12 +144,14 @@ if (role === "percore" || role === "baseline") {
   }
   let step = 0
   const gzip = promisify(gzipCallback)
+  // zlib level 1, as percore (`METRICS_GZIP_LEVEL`) and the floor: the gzip rows then compare rendering, not levels.
+  const GZIP = { level: 1 }
   /** floor: the pages, as bytes, per registry (`[plain, gzipped]`), rendered at each `mutate`. */
   const ready = new Map<unknown, readonly [Buffer, Buffer]>()
   const prepare = async (): Promise<void> => {
     for (const registry of [text, openMetrics]) {
       const page = Buffer.from(await registry.metrics())
-      ready.set(registry, [page, await gzip(page, { level: 1 })])
+      ready.set(registry, [page, await gzip(page, GZIP)])
     }
   }
   const mutate = async (): Promise<void> => {
@@ -171,7 +173,7 @@ if (role === "percore" || role === "baseline") {
       return
     }
     registry.metrics().then(async (page) => {
-      const body = compress ? await gzip(page) : page
+      const body = compress ? await gzip(page, GZIP) : page
       response.writeHead(200, headers)
       response.end(body)
     }, (error: unknown) => {
