@@ -31,6 +31,7 @@ const allEnded = (aggregate: AggregateState, what: string) =>
     yield* until(() => attachedCount(aggregate) > 0 && endedCount(aggregate) === attachedCount(aggregate), `${what}: every thread ended`)
     // Live threads at once: MAX_THREADS, plus one being replaced after an abort, plus one margin.
     const slots = aggregate.families.get("percore_core_up")?.series.map((series) => Number(series.labels.find(([name]) => name === "core")?.[1])) ?? []
+    assert.isNotEmpty(slots, `${what}: no core slots`)
     assert.isAtMost(Math.max(...slots), MAX_THREADS + 1, `${what}: core slots used ${JSON.stringify(slots)}`)
   })
 
