@@ -1,14 +1,23 @@
 /**
  * The aggregate's compact series: the renderer's fast path (prefix offsets kept in the series, histogram rows in
  * shared chunks) writes exactly what the general path writes for the same plain model objects, and labels rebuilt
- * from a series' key are the labels it was defined with.
+ * from a series' key are the labels it was defined with; perCore gauges come out sorted by core.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { type GaugeAggregation, MetricKind } from "../src/domain/MetricKind.ts"
 import { validateDefinition } from "../src/domain/series.ts"
 import { type AggregateFamily, type AggregateSeries, AggregateState, GaugeSeries, HistogramSeries, observe } from "../src/engine/AggregateState.ts"
 import type { Family, Format, Series } from "../src/exposition/model.ts"
-import { renderBytes } from "../src/exposition/render.ts"
+import { render, renderBytes } from "../src/exposition/render.ts"
+
+/** Defines `input` and resolves it in `aggregate` for `core`, throwing on any error. */
+const resolveOrThrow = (aggregate: AggregateState, input: Parameters<typeof validateDefinition>[0], aggregation: GaugeAggregation | undefined, core: number): AggregateSeries => {
+  const definition = validateDefinition(input)
+  if (definition instanceof Error) throw definition
+  const resolved = aggregate.resolve(definition, aggregation, core)
+  if (resolved instanceof Error) throw resolved
+  return resolved.series
+}
 
 /** The same series as a plain literal: rendered through the general path (a new object each time, no fast path). */
 const plainSeries = (series: AggregateSeries): Series => {
@@ -79,19 +88,29 @@ describe("the aggregate's series on a page", () => {
     }
   })
 
-  it("render a histogram whose flushes saw a negative sum without `_sum` in OpenMetrics only", () => {
+  it("render a histogram with a negative sum, or whose flushes saw one, without `_sum` in OpenMetrics only", () => {
     const aggregate = new AggregateState({ maxSeries: 10 })
-    const definition = validateDefinition({ name: "neg_seconds", kind: MetricKind.Histogram, help: "", labels: { k: "v" }, buckets: [1] })
-    if (definition instanceof Error) throw definition
-    const resolved = aggregate.resolve(definition, undefined, 0)
-    if (resolved instanceof Error) throw resolved
-    observe(resolved.series, [1], 5)
-    resolved.series.sum -= 7
-    sameBytes(aggregate, "openmetrics", "negative sum")
-    sameBytes(aggregate, "text", "negative sum")
+    const histogram = (k: string) => resolveOrThrow(aggregate, { name: "neg_seconds", kind: MetricKind.Histogram, help: "", labels: { k }, buckets: [1] }, undefined, 0)
+    const negative = histogram("sum")
+    observe(negative, [1], 5)
+    negative.sum -= 7
+    // A flush whose sum went down held a negative observation: the flag stays once the sum is positive again.
+    const flagged = histogram("flag")
+    observe(flagged, [1], 5)
+    assert.instanceOf(flagged, HistogramSeries)
+    if (flagged instanceof HistogramSeries) flagged.negativeObservations = true
+    const positive = histogram("plain")
+    observe(positive, [1], 5)
+    for (const format of ["openmetrics", "text"] as const) sameBytes(aggregate, format, "negative sums")
     const page = new TextDecoder().decode(renderBytes(aggregate.families.values(), "openmetrics"))
-    assert.notInclude(page, "neg_seconds_sum")
-    assert.include(page, 'neg_seconds_count{k="v"} 1')
+    assert.notInclude(page, 'neg_seconds_sum{k="sum"}')
+    assert.notInclude(page, 'neg_seconds_sum{k="flag"}')
+    assert.include(page, 'neg_seconds_sum{k="plain"} 5')
+    assert.include(page, 'neg_seconds_count{k="sum"} 1')
+    assert.include(page, 'neg_seconds_count{k="flag"} 1')
+    const text = new TextDecoder().decode(renderBytes(aggregate.families.values(), "text"))
+    assert.include(text, 'neg_seconds_sum{k="sum"} -2')
+    assert.include(text, 'neg_seconds_sum{k="flag"} 5')
   })
 })
 
@@ -122,11 +141,8 @@ describe("the aggregate's series labels", () => {
 
   it("of perCore gauges carry the core, sorted with the others", () => {
     const aggregate = new AggregateState({ maxSeries: 100 })
-    const definition = validateDefinition({ name: "depth", kind: MetricKind.Gauge, help: "", labels: { queue: "q", a: "x" } })
-    if (definition instanceof Error) throw definition
-    const resolved = aggregate.resolve(definition, "perCore", 3)
-    if (resolved instanceof Error) throw resolved
-    assert.deepStrictEqual(resolved.series.labels, [["a", "x"], ["core", "3"], ["queue", "q"]])
+    const series = resolveOrThrow(aggregate, { name: "depth", kind: MetricKind.Gauge, help: "", labels: { queue: "q", a: "x" } }, "perCore", 3)
+    assert.deepStrictEqual(series.labels, [["a", "x"], ["core", "3"], ["queue", "q"]])
   })
 })
 
@@ -163,5 +179,35 @@ describe("gauge series", () => {
     assert.strictEqual(series.value, 1)
     series.update(1, 3, 11)
     assert.strictEqual(series.value, 3)
+  })
+})
+
+const define = (aggregate: AggregateState, labels: Readonly<Record<string, string>>, core: number): void => {
+  resolveOrThrow(aggregate, { name: "queue_depth", kind: MetricKind.Gauge, help: "Queue depth of each core", labels }, "perCore", core).value = core * 10
+}
+
+describe("perCore gauges", () => {
+  it("render their series by core number, whatever order the cores defined them in", () => {
+    const aggregate = new AggregateState({ maxSeries: 100 })
+    for (const core of [1, 0, 10, 2]) define(aggregate, {}, core)
+    const lines = render(aggregate.families.values(), "text").split("\n").filter((l) => l.startsWith("queue_depth"))
+    assert.deepStrictEqual(lines, ['queue_depth{core="0"} 0', 'queue_depth{core="1"} 10', 'queue_depth{core="2"} 20', 'queue_depth{core="10"} 100'])
+  })
+
+  it("keep label sets in first-seen order, each sorted by core", () => {
+    const aggregate = new AggregateState({ maxSeries: 100 })
+    define(aggregate, { queue: "b" }, 2)
+    define(aggregate, { queue: "a" }, 1)
+    define(aggregate, { queue: "b" }, 0)
+    define(aggregate, { queue: "a" }, 0)
+    define(aggregate, { queue: "b" }, 1)
+    const lines = render(aggregate.families.values(), "text").split("\n").filter((l) => l.startsWith("queue_depth"))
+    assert.deepStrictEqual(lines, [
+      'queue_depth{core="0",queue="b"} 0',
+      'queue_depth{core="1",queue="b"} 10',
+      'queue_depth{core="2",queue="b"} 20',
+      'queue_depth{core="0",queue="a"} 0',
+      'queue_depth{core="1",queue="a"} 10'
+    ])
   })
 })
