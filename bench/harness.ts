@@ -33,6 +33,7 @@
  * `allocationSelfCheck` measures a loop allocating one `{ x, y }` literal per iteration (40 B on Node's x64 V8)
  * and an empty loop (0 B) next to every hot-path run.
  */
+import type { ChildProcess, Serializable } from "node:child_process"
 import v8 from "node:v8"
 import vm from "node:vm"
 import { isMainThread, parentPort, Worker, workerData as threadData } from "node:worker_threads"
@@ -325,35 +326,84 @@ export interface RemoteWorker<Req, Rep> {
   readonly terminate: () => Promise<number>
 }
 
-/**
- * Wraps a benchmark worker: replies of kind "error" and the worker failing or exiting reject the pending
- * request, naming the worker.
- */
-export const remoteWorker = <Req, Rep extends { readonly kind: string }>(worker: Worker, name: string): RemoteWorker<Req, Rep> => {
+/** The events `remote` listens to, whatever carries the messages (a worker thread or a child process). */
+interface RemoteEvents<Rep> {
+  readonly message: (reply: Rep) => void
+  readonly error: (error: Error) => void
+  readonly exit: (code: number | null) => void
+}
+
+const remote = <Req, Rep extends { readonly kind: string }>(
+  name: string,
+  listen: (events: RemoteEvents<Rep>) => void,
+  send: (message: Req) => void,
+  terminate: () => Promise<number>
+): RemoteWorker<Req, Rep> => {
   let pending: { resolve: (reply: Rep) => void; reject: (error: Error) => void } | undefined
+  let ended: Error | undefined
   const take = () => {
     const p = pending
     pending = undefined
     return p
   }
-  worker.on("message", (reply: Rep) => {
-    const p = take()
-    if (reply.kind === "error") p?.reject(new Error(`${name}: ${(reply as { readonly message?: string }).message}`))
-    else p?.resolve(reply)
+  listen({
+    message: (reply) => {
+      const p = take()
+      if (reply.kind === "error") p?.reject(new Error(`${name}: ${(reply as { readonly message?: string }).message}`))
+      else p?.resolve(reply)
+    },
+    error: (error) => take()?.reject(new Error(`${name}: failed: ${error.message}`)),
+    exit: (code) => {
+      ended = new Error(`${name}: exited (code ${code})`)
+      take()?.reject(ended)
+    }
   })
-  worker.on("error", (error: Error) => take()?.reject(new Error(`${name}: worker failed: ${error.message}`)))
-  worker.on("exit", (code: number) => take()?.reject(new Error(`${name}: worker exited (code ${code})`)))
-  const next = (): Promise<Rep> => new Promise<Rep>((resolve, reject) => (pending = { resolve, reject }))
+  const next = (): Promise<Rep> =>
+    new Promise<Rep>((resolve, reject) => (ended === undefined ? (pending = { resolve, reject }) : reject(ended)))
   const ready = next()
+  ready.catch(() => {}) // a caller that never awaits `ready` still sees the exit on its next request
   return {
     ready,
     request: (message) => {
       const reply = next()
-      worker.postMessage(message)
+      send(message)
       return reply
     },
-    terminate: () => worker.terminate()
+    terminate
   }
+}
+
+/**
+ * Wraps a benchmark worker: replies of kind "error" and the worker failing or exiting reject the pending
+ * request, naming the worker.
+ */
+export const remoteWorker = <Req, Rep extends { readonly kind: string }>(worker: Worker, name: string): RemoteWorker<Req, Rep> =>
+  remote<Req, Rep>(`${name}: worker`, (events) => {
+    worker.on("message", events.message)
+    worker.on("error", events.error)
+    worker.on("exit", events.exit)
+  }, (message) => worker.postMessage(message), () => worker.terminate())
+
+/**
+ * `remoteWorker` for a child process with an IPC channel (`fork`): the same one-reply-per-request protocol, and a
+ * child that exits rejects what is pending and every later request. `terminate` sends SIGTERM, then SIGKILL after
+ * `killAfterMs`, and resolves with the exit code.
+ */
+export const remoteProcess = <Req, Rep extends { readonly kind: string }>(child: ChildProcess, name: string, killAfterMs = 10_000): RemoteWorker<Req, Rep> => {
+  const exited = new Promise<number>((resolve) => child.once("exit", (code) => resolve(code ?? 1)))
+  return remote<Req, Rep>(name, (events) => {
+    child.on("message", (reply: Rep) => events.message(reply))
+    child.on("error", events.error)
+    child.on("exit", events.exit)
+  }, (message) => child.send(message as Serializable), async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM")
+      const timer = setTimeout(() => child.kill("SIGKILL"), killAfterMs)
+      await exited
+      clearTimeout(timer)
+    }
+    return exited
+  })
 }
 
 /** Narrows a reply to the kind the protocol expects next, or throws naming both. */
@@ -581,6 +631,15 @@ export const allocationSelfCheck = (ops: number, batch: number): { readonly obje
 export const ratio = (name: string, numerator: number, denominator: number, target?: number): Ratio => {
   const value = numerator / denominator
   return target === undefined ? { name, value } : { name, value, target, met: value <= target }
+}
+
+/**
+ * The scenarios named in `PERCORE_SCRAPE_ONLY` (comma-separated labels, e.g. "10k counters,1k histograms"), or all of
+ * them when it is unset: a development aid of the scrape benchmarks.
+ */
+export const onlyScenarios = <S extends { readonly label: string }>(all: ReadonlyArray<S>): ReadonlyArray<S> => {
+  const only = process.env["PERCORE_SCRAPE_ONLY"]?.split(",").map((s) => s.trim()).filter((s) => s !== "")
+  return only === undefined || only.length === 0 ? all : all.filter((s) => only.includes(s.label))
 }
 
 /** A count for notes: thousands separated, "?" when unknown. */

@@ -19,16 +19,17 @@
  *
  * Run: `npm run bench -- scrape-e2e`, or alone `npm exec -- node bench/scrape-e2e.ts [--smoke] [--rounds N]`.
  */
-import { type ChildProcess, fork } from "node:child_process"
+import { fork } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { request } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import { gunzipSync } from "node:zlib"
+import { setTimeout as sleep } from "node:timers/promises"
 import { findFreePort } from "../test/support/process.ts"
 import type { BenchmarkOptions, BenchmarkResult, Ratio, ResultRow } from "./harness.ts"
-import { median, summarize } from "./harness.ts"
+import { expectReply, median, onlyScenarios, ratio, remoteProcess, summarize } from "./harness.ts"
 import type { ServerReply, ServerRequest, ServerRole } from "./support/scrape-server.ts"
 import type { Workload } from "./support/scrape-workload.ts"
 
@@ -86,40 +87,18 @@ interface Server {
 
 const startServer = async (role: ServerRole, workload: Workload, count: number, pauseFile: string): Promise<Server> => {
   const port = await findFreePort()
-  const child: ChildProcess = fork(new URL("./support/scrape-server.ts", import.meta.url).pathname, [role, String(port)], {
+  const child = fork(new URL("./support/scrape-server.ts", import.meta.url).pathname, [role, String(port)], {
     execArgv: ["--expose-gc"],
     env: { ...process.env, SCRAPE_WORKLOAD: workload, SCRAPE_SERIES: String(count), SCRAPE_PAUSE_FILE: pauseFile },
     stdio: ["ignore", "ignore", "inherit", "ipc"]
   })
-  const waiting: Array<(reply: ServerReply) => void> = []
-  let exited = false
-  const pending = new Promise<void>((_, reject) => {
-    child.once("exit", (code, signal) => {
-      exited = true
-      reject(new Error(`${role} server exited (${code ?? signal})`))
-    })
-  })
-  pending.catch(() => {})
-  child.on("message", (reply: ServerReply) => waiting.shift()?.(reply))
-  const next = (): Promise<ServerReply> => Promise.race([new Promise<ServerReply>((resolve) => waiting.push(resolve)), pending.then(() => { throw new Error("unreachable") })])
-  const ready = await next()
-  if (ready.kind !== "ready") throw new Error(`${role}: expected ready, got ${ready.kind}`)
+  const remote = remoteProcess<ServerRequest, ServerReply>(child, `${role} server`)
+  expectReply(await remote.ready, "ready")
   const server: Server = {
     role,
     port,
-    ask: (message) => {
-      const reply = next()
-      child.send(message)
-      return reply
-    },
-    stop: async () => {
-      if (exited) return
-      const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()))
-      child.kill("SIGTERM")
-      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000)
-      await gone
-      clearTimeout(timer)
-    }
+    ask: remote.request,
+    stop: async () => void (await remote.terminate())
   }
   // percore's service takes a moment to start and its core to define every series: wait for the last one.
   const last = workload === "counters" ? `/api/v1/items/${count - 1}"` : `/api/v1/route/${count - 1}"`
@@ -127,8 +106,8 @@ const startServer = async (role: ServerRole, workload: Workload, count: number, 
   while (true) {
     const page = await scrape(port, { format: "text", gzip: false }, true).catch(() => undefined)
     if (page?.status === 200 && (count === 0 || page.body.includes(last))) break
-    if (exited || Date.now() > deadline) throw new Error(`${role} server never served the workload`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) throw new Error(`${role} server never served the workload`)
+    await sleep(100)
   }
   return server
 }
@@ -172,35 +151,27 @@ const scrape = (port: number, variant: Variant, keepBody = false): Promise<Scrap
     req.end()
   })
 
-const expectKind = <K extends ServerReply["kind"]>(reply: ServerReply, kind: K): Extract<ServerReply, { kind: K }> => {
-  if (reply.kind !== kind) throw new Error(`expected ${kind}, got ${reply.kind}`)
-  return reply as Extract<ServerReply, { kind: K }>
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Heap bytes the server's main thread allocates per scrape: a window of scrapes minus an idle window as long. */
 const allocationPerScrape = async (server: Server, variant: Variant): Promise<{ bytes: number; gcs: number }> => {
-  expectKind(await server.ask({ kind: "ledgerStart" }), "done")
+  expectReply(await server.ask({ kind: "ledgerStart" }), "done")
   const t0 = performance.now()
   for (let i = 0; i < ALLOCATION_SCRAPES; i++) await scrape(server.port, variant)
   const elapsed = performance.now() - t0
-  const busy = expectKind(await server.ask({ kind: "ledgerStop" }), "ledger")
-  expectKind(await server.ask({ kind: "ledgerStart" }), "done")
+  const busy = expectReply(await server.ask({ kind: "ledgerStop" }), "ledger")
+  expectReply(await server.ask({ kind: "ledgerStart" }), "done")
   await sleep(elapsed)
-  const idle = expectKind(await server.ask({ kind: "ledgerStop" }), "ledger")
+  const idle = expectReply(await server.ask({ kind: "ledgerStop" }), "ledger")
   return { bytes: Math.max(0, busy.bytes - idle.bytes) / ALLOCATION_SCRAPES, gcs: busy.gcs }
 }
 
 interface Memory {
-  readonly heapAndExternal: number
   readonly rss: number
 }
 
 const memoryOf = async (server: Server): Promise<Memory> => {
   for (const v of VARIANTS) await scrape(server.port, v) // both formats served: what a scrape leaves behind
-  const m = expectKind(await server.ask({ kind: "memory" }), "memory")
-  return { heapAndExternal: m.heapAndExternal, rss: m.rss }
+  return { rss: expectReply(await server.ask({ kind: "memory" }), "memory").rss }
 }
 
 // ─── a scenario ──────────────────────────────────────────────────────────────────────────────────
@@ -221,7 +192,7 @@ const runScenario = async (scenario: Scenario, dir: string): Promise<ScenarioRes
   const empty = {} as Record<ServerRole, Memory>
   for (const role of ROLES) {
     if (scenario.smoke || !MEASURED_MEMORY.includes(role)) {
-      empty[role] = { heapAndExternal: 0, rss: 0 }
+      empty[role] = { rss: 0 }
       continue
     }
     const server = await startServer(role, scenario.workload, 0, pauseFile)
@@ -243,7 +214,7 @@ const runScenario = async (scenario: Scenario, dir: string): Promise<ScenarioRes
     }
     const order = servers.flatMap((server) => VARIANTS.map((variant, v) => ({ server, variant, v })))
     for (let round = 0; round < scenario.warmup + scenario.rounds; round++) {
-      for (const server of servers) if (server.role !== "percore" && server.role !== "baseline") expectKind(await server.ask({ kind: "mutate" }), "done")
+      for (const server of servers) if (server.role !== "percore" && server.role !== "baseline") expectReply(await server.ask({ kind: "mutate" }), "done")
       for (let k = 0; k < order.length; k++) {
         const { server, variant, v } = order[(k + round * 5) % order.length]!
         const result = await scrape(server.port, variant)
@@ -290,9 +261,7 @@ const scenariosFor = (options: BenchmarkOptions): ReadonlyArray<Scenario> => {
     tier("1k histograms", "histograms", 1_000, true, 31, 5),
     tier("100k counters", "counters", 100_000, false, 7, 2)
   ]
-  // PERCORE_SCRAPE_ONLY="10k counters,1k histograms": run only these scenarios (development aid).
-  const only = process.env["PERCORE_SCRAPE_ONLY"]?.split(",").map((s) => s.trim()).filter((s) => s !== "")
-  return only === undefined || only.length === 0 ? all : all.filter((s) => only.includes(s.label))
+  return onlyScenarios(all)
 }
 
 const kib = (n: number): string => `${(n / 1024).toFixed(1)} KiB`
@@ -324,12 +293,12 @@ export const scrapeE2eBench = async (options: BenchmarkOptions): Promise<Benchma
           detail: { rounds: samples[role][v]!.length, responseBytes: pageBytes[role][v]!, allocatedBytesPerScrape: Math.round(allocation[role][v]!.bytes), gcsInAllocationWindow: allocation[role][v]!.gcs }
         })
       }
-      const value = median(samples.percore[v]!) / anchor
-      const name = `${scenario.label}, ${variantName(variant)}: percore / prom-client (ms per end-to-end scrape)`
-      ratios.push(scenario.targeted ? { name, value, target: TARGET_RATIO, met: value <= TARGET_RATIO } : { name, value })
-      if (ROLES.includes("baseline")) ratios.push({ name: `${scenario.label}, ${variantName(variant)}: percore / baseline`, value: median(samples.percore[v]!) / median(samples.baseline[v]!) })
-      ratios.push({ name: `${scenario.label}, ${variantName(variant)}: percore / @prometheus-io/client (ms per end-to-end scrape)`, value: median(samples.percore[v]!) / median(samples.official[v]!) })
-      ratios.push({ name: `${scenario.label}, ${variantName(variant)}: percore / floor (ms per end-to-end scrape)`, value: median(samples.percore[v]!) / median(samples.floor[v]!) })
+      const percore = median(samples.percore[v]!)
+      const label = `${scenario.label}, ${variantName(variant)}: percore`
+      ratios.push(ratio(`${label} / prom-client (ms per end-to-end scrape)`, percore, anchor, scenario.targeted ? TARGET_RATIO : undefined))
+      if (ROLES.includes("baseline")) ratios.push(ratio(`${label} / baseline`, percore, median(samples.baseline[v]!)))
+      ratios.push(ratio(`${label} / @prometheus-io/client (ms per end-to-end scrape)`, percore, median(samples.official[v]!)))
+      ratios.push(ratio(`${label} / floor (ms per end-to-end scrape)`, percore, median(samples.floor[v]!)))
     })
     notes.push(
       // A whole server's used heap varies between processes by more than 1k-10k series weigh (code, feedback,
@@ -343,7 +312,7 @@ export const scrapeE2eBench = async (options: BenchmarkOptions): Promise<Benchma
     "Each server is a child process; the client (this process) opens a new connection per scrape (agent: false) and times request() → the response's last byte; servers and variants alternate in a rotating order, after warm-up rounds; medians. relative = × prom-client, same scenario and variant.",
     "percore = the real service (Percore.server), PERCORE_CORES=1, default settings (dashboard off); its core changes up to 5,000 series every 20 ms off-thread. prom-client / @prometheus-io/client change every series before every round (untimed).",
     "floor = the least a Node server does per scrape: a plain node:http server writing a page rendered (and gzipped at level 1) before the round, with one end(); its time and heap per scrape are what no renderer can go below on this machine.",
-    `bytes/op = JS-heap bytes allocated on the server's main thread per scrape: GC ledger over ${ALLOCATION_SCRAPES} scrapes minus an idle window as long (percore's core paused), median of 3.`,
+    `bytes/op = JS-heap bytes allocated on the server's main thread per scrape: GC ledger over ${ALLOCATION_SCRAPES} scrapes minus an idle window as long (percore's core paused), median of 3 (one at 100k series and in smoke runs).`,
     `Target: percore ≥ 5× faster than prom-client end to end at 10k counters and 1k histograms (ratio ≤ ${TARGET_RATIO}); memory per series: see the scrape benchmark.`
   )
   return { benchmark: "scrape-e2e", title: "End-to-end scrape over HTTP: percore vs prom-client vs @prometheus-io/client", rows, relativeTo: "prom-client, same scenario and variant", ratios, notes }

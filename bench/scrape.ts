@@ -53,6 +53,7 @@ import {
   consume,
   expectReply,
   median,
+  onlyScenarios,
   type Ratio,
   remoteWorker,
   type RemoteWorker,
@@ -531,9 +532,7 @@ const scenariosFor = (options: BenchmarkOptions): ReadonlyArray<Scenario> => {
     tier("histograms", 1_000, "1k histograms", true, 20, 5),
     tier("histograms", 10_000, "10k histograms", false, 10, 3)
   ]
-  // PERCORE_SCRAPE_ONLY="10k counters,1k histograms": run only these scenarios (development aid).
-  const only = process.env["PERCORE_SCRAPE_ONLY"]?.split(",").map((s) => s.trim()).filter((s) => s !== "")
-  return only === undefined || only.length === 0 ? all : all.filter((s) => only.includes(s.label))
+  return onlyScenarios(all)
 }
 
 const rowName = (scenario: Scenario, format: Format, c: Competitor): string => `${scenario.label}, ${format}: ${competitorName[c]}`

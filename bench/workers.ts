@@ -15,14 +15,16 @@
  *
  * Run: `npm run bench -- workers`, or alone `npm exec -- node bench/workers.ts [--smoke]`.
  */
-import { type ChildProcess, fork } from "node:child_process"
+import { fork } from "node:child_process"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { request } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
+import { setTimeout as sleep } from "node:timers/promises"
 import { findFreePort } from "../test/support/process.ts"
 import type { BenchmarkOptions, BenchmarkResult, Ratio, ResultRow } from "./harness.ts"
+import { ratio, remoteProcess } from "./harness.ts"
 import type { WorkerMode } from "./support/workers-task.ts"
 
 type Side = "percore" | "official"
@@ -40,38 +42,23 @@ const startServer = async (side: Side, threads: number, mode: WorkerMode, marker
   const port = await findFreePort()
   const support = new URL("./support/", import.meta.url).pathname
   const env = { ...process.env, WORKERS_MODE: mode, WORKERS_EXACT: String(EXACT), WORKERS_MARKER: marker, WORKERS_THREADS: String(threads), SCRAPE_CORES: String(threads), SCRAPE_CORE_MODULE: `${support}workers-core.ts`, SCRAPE_SERIES: "0" }
-  const child: ChildProcess = side === "percore"
+  const child = side === "percore"
     ? fork(`${support}scrape-server.ts`, ["percore", String(port)], { env, stdio: ["ignore", "ignore", "ignore", "ipc"] })
     : fork(`${support}workers-official.ts`, [String(port)], { env, stdio: ["ignore", "ignore", "ignore", "ipc"] })
-  const replies: Array<(m: { kind: string; micros?: number }) => void> = []
-  child.on("message", (m: { kind: string; micros?: number }) => replies.shift()?.(m))
-  const next = (): Promise<{ kind: string; micros?: number }> => new Promise((resolve) => replies.push(resolve))
-  await next() // ready
+  const remote = remoteProcess<{ readonly kind: "cpu" }, { readonly kind: string; readonly micros?: number }>(child, `${side} server`, 8_000)
+  await remote.ready // a server that exits before it listens rejects here instead of leaving the bench waiting
   const deadline = Date.now() + 60_000
   // Ready once the counter shows (percore: a core defined it; the official client: a worker answered).
   while ((await scrape(port, 2_000).catch(() => undefined))?.total === undefined) {
-    if (Date.now() > deadline) throw new Error(`${side} never answered`)
+    if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) throw new Error(`${side} never answered`)
     await sleep(100)
   }
   return {
     port,
-    cpuMicros: async () => {
-      const reply = next()
-      child.send({ kind: "cpu" })
-      return (await reply).micros ?? Number.NaN
-    },
-    stop: async () => {
-      if (child.exitCode !== null) return
-      const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()))
-      child.kill("SIGTERM")
-      const timer = setTimeout(() => child.kill("SIGKILL"), 8_000)
-      await gone
-      clearTimeout(timer)
-    }
+    cpuMicros: async () => (await remote.request({ kind: "cpu" })).micros ?? Number.NaN,
+    stop: async () => void (await remote.terminate())
   }
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 interface Scrape {
   readonly status: number
@@ -125,13 +112,14 @@ export const workersBench = async (options: BenchmarkOptions): Promise<Benchmark
         const server = await startServer(side, threads, "count", marker())
         try {
           await sleep(1_000)
+          // The window runs from one scrape's answer to the next one's (each total is read just before its answer).
           const a = await scrape(server.port, 10_000)
-          const cpuA = await server.cpuMicros()
           const t0 = performance.now()
+          const cpuA = await server.cpuMicros()
           await sleep(windowMs)
           const b = await scrape(server.port, 10_000)
-          const cpuB = await server.cpuMicros()
           const seconds = (performance.now() - t0) / 1000
+          const cpuB = await server.cpuMicros()
           rate[side] = ((b.total ?? 0) - (a.total ?? 0)) / seconds
           const cpuPct = (cpuB - cpuA) / 1e4 / seconds
           rows.push({ name: `${threads} workers counting: ${sideName[side]}`, unit: "M incs/s at /metrics", median: rate[side] / 1e6, min: rate[side] / 1e6, max: rate[side] / 1e6, detail: { serverThreadCpuPct: Number(cpuPct.toFixed(2)) } })
@@ -140,10 +128,10 @@ export const workersBench = async (options: BenchmarkOptions): Promise<Benchmark
           await server.stop()
         }
       }
-      ratios.push({ name: `${threads} workers: percore / official client (increments/s reaching /metrics)`, value: rate.percore / rate.official })
+      ratios.push(ratio(`${threads} workers: percore / official client (increments/s reaching /metrics)`, rate.percore, rate.official))
     }
     // 2. Latency.
-    const scrapes = options.smoke ? 5 : 40
+    const scrapes = 40 // p99 of 40 (nearest rank) is the slowest scrape
     for (const mode of options.smoke ? [] : (["idle", "busy"] as const)) {
       const p: Record<Side, { p50: number; p99: number }> = { percore: { p50: 0, p99: 0 }, official: { p50: 0, p99: 0 } }
       for (const side of SIDES) {
@@ -158,8 +146,8 @@ export const workersBench = async (options: BenchmarkOptions): Promise<Benchmark
           await server.stop()
         }
       }
-      ratios.push({ name: `scrape p50, 2 workers ${mode}: percore / official client`, value: p.percore.p50 / p.official.p50 })
-      ratios.push({ name: `scrape p99, 2 workers ${mode}: percore / official client`, value: p.percore.p99 / p.official.p99 })
+      ratios.push(ratio(`scrape p50, 2 workers ${mode}: percore / official client`, p.percore.p50, p.official.p50))
+      ratios.push(ratio(`scrape p99, 2 workers ${mode}: percore / official client`, p.percore.p99, p.official.p99))
     }
     // 3. Failures.
     const table: Array<string> = ["| worker 0 of 2, after exactly 100,000 increments each | server | next 3 scrapes: status, ms, total (exact: 200,000) |", "|---|---|---|"]

@@ -35,7 +35,7 @@ export const incLoop = (counter: { inc(): void }): Ops => (start, end) => {
 }
 
 /** `counter.inc(v)`. */
-export const incByLoop = (counter: { inc(value: number): void }): Ops => (start, end) => {
+const incByLoop = (counter: { inc(value: number): void }): Ops => (start, end) => {
   let sum = 0
   for (let i = start; i < end; i++) {
     const v = (i & 7) + 1

@@ -8,7 +8,7 @@
  * - `mutate` (client servers: change every series; percore's core changes its own off-thread),
  * - `ledgerStart` / `ledgerStop`: JS-heap bytes allocated on this process' main thread in between (heapUsed
  *   difference + what GCs freed meanwhile, `v8.GCProfiler`),
- * - `memory`: V8 used heap + external memory after full GCs, and RSS.
+ * - `memory`: RSS after full GCs.
  *
  * `floor` is the least any Node server can do per scrape: prom-client renders the page (and its gzip) when told to
  * `mutate`, untimed, and a scrape only writes those ready bytes with one `end()`.
@@ -19,6 +19,7 @@ import { promisify } from "node:util"
 import { gzip as gzipCallback } from "node:zlib"
 import type { OpenMetricsContentType } from "prom-client"
 import { BUCKETS, COUNTER_HELP, HISTOGRAM_HELP, increment, observation, seriesSpec, workloadFromEnv } from "./scrape-workload.ts"
+import { collectGarbage } from "../harness.ts"
 
 export type ServerRole = "percore" | "baseline" | "prom-client" | "official" | "floor"
 
@@ -27,16 +28,11 @@ export type ServerReply =
   | { readonly kind: "ready"; readonly port: number }
   | { readonly kind: "done" }
   | { readonly kind: "ledger"; readonly bytes: number; readonly gcs: number }
-  | { readonly kind: "memory"; readonly heapAndExternal: number; readonly rss: number }
+  | { readonly kind: "memory"; readonly rss: number }
   | { readonly kind: "cpu"; readonly micros: number }
 
 const send = (reply: ServerReply): void => {
   process.send?.(reply)
-}
-
-const gc = (): void => {
-  const collect: unknown = Reflect.get(globalThis, "gc")
-  if (typeof collect === "function") collect()
 }
 
 let profiler: v8.GCProfiler | undefined
@@ -49,7 +45,7 @@ const serveIpc = (mutate: () => void | Promise<void>): void => {
         await mutate()
         return send({ kind: "done" })
       case "ledgerStart":
-        gc()
+        collectGarbage()
         profiler = new v8.GCProfiler()
         profiler.start()
         heapBefore = process.memoryUsage().heapUsed
@@ -67,12 +63,11 @@ const serveIpc = (mutate: () => void | Promise<void>): void => {
       }
       case "memory": {
         // ArrayBuffers' backing stores are freed by a background sweeper after a GC: give it time, then GC again.
-        gc()
+        collectGarbage()
         setTimeout(() => {
-          gc()
-          gc()
-          const stats = v8.getHeapStatistics()
-          send({ kind: "memory", heapAndExternal: stats.used_heap_size + stats.external_memory, rss: process.memoryUsage.rss() })
+          collectGarbage()
+          collectGarbage()
+          send({ kind: "memory", rss: process.memoryUsage.rss() })
         }, 200)
         return
       }

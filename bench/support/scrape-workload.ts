@@ -12,7 +12,7 @@ export const HISTOGRAM_HELP = "Request latency in seconds, by route."
 const METHODS = ["GET", "POST", "PUT", "DELETE"] as const
 
 /** Series per family. */
-export const familySize = (workload: Workload): number => (workload === "counters" ? 1_000 : 100)
+const familySize = (workload: Workload): number => (workload === "counters" ? 1_000 : 100)
 
 export interface SeriesSpec {
   /** Counter names carry `_total`. */

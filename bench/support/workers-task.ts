@@ -6,15 +6,14 @@
  * others count `WORKERS_EXACT` and stay idle). A marker file keeps a restarted worker from counting again.
  */
 import { existsSync, writeFileSync } from "node:fs"
+import { setTimeout as sleep } from "node:timers/promises"
 
 export type WorkerMode = "count" | "idle" | "busy" | "exit" | "throw"
 
-export const workerMode = (): WorkerMode => {
+const workerMode = (): WorkerMode => {
   const mode = process.env["WORKERS_MODE"]
   return mode === "idle" || mode === "busy" || mode === "exit" || mode === "throw" ? mode : "count"
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 export const runTask = async (id: number, inc: () => void, stopping: () => boolean): Promise<void> => {
   const mode = workerMode()
