@@ -163,15 +163,25 @@ describe("bounded scrapes (real process)", () => {
 
   it.live("a page a slow client is still reading is not overwritten by the renders that come after it", () =>
     Effect.gen(function*() {
-      const { base, port } = yield* startTenMegabytePages({ PERCORE_SEND_STALL_TIMEOUT: "60s" })
+      // No scheduled drains: a page's ends then come from one state (only a scrape drains), and drains count scrapes.
+      const { base, port, child } = yield* startTenMegabytePages({ PERCORE_SEND_STALL_TIMEOUT: "60s", PERCORE_DRAIN_INTERVAL: "1 hour" })
+      const get = Effect.map(httpGet(`${base}/metrics`, {}, 30_000), (r) => {
+        assert.strictEqual(r.status, 200)
+        return r.body
+      })
+      const number = (page: string, series: string) => Number(sample(page, series))
+      const drains = (page: string) => number(page, "percore_drain_duration_seconds_count")
+      const before = drains(yield* get)
       const slow = yield* Effect.promise(() => openScrape(port, false))
-      // Full renders while the slow client holds its page: reused buffers must not be the one it is being sent from.
-      let later = ""
-      for (let i = 0; i < 3; i++) {
-        const page = yield* httpGet(`${base}/metrics`, {}, 30_000)
-        assert.strictEqual(page.status, 200)
-        later = page.body
-      }
+      // Renders while the slow client holds its page. First one rendered after it (each scrape drains once, and
+      // renders run one at a time), then one whose tick moved past that one's: from then on every render's tick
+      // differs from the held page's, and two more renders write both page buffers. A buffer reused while the slow
+      // client's page was still being sent from it would leave the page's unsent end with a later tick.
+      const after = yield* waitFor("a page rendered after the slow client's", Effect.map(get, (page) => (drains(page) >= before + 2 ? page : undefined)), { timeoutMs: 30_000, watch: [child] })
+      const seen = number(after, "harden_tick_tail")
+      yield* waitFor("a later tick", Effect.map(get, (page) => (number(page, "harden_tick_tail") > seen ? page : undefined)), { timeoutMs: 30_000, watch: [child] })
+      yield* get
+      const later = yield* get
       slow.socket.resume()
       slow.socket.end() // done asking: the server closes the connection once the page is out
       const received = (yield* Effect.promise(() => slow.closed)).toString("utf8")
@@ -190,6 +200,8 @@ describe("bounded scrapes (real process)", () => {
       assert.isAbove(held.length, 5 * 256)
       assert.deepStrictEqual(held, seriesOf(later))
       assert.include(body, "harden_done 1")
+      assert.isBelow(number(body, "harden_tick_head"), number(later, "harden_tick_head"), "the slow client's page was rendered before the others")
+      assert.strictEqual(number(body, "harden_tick_tail"), number(body, "harden_tick_head"), "the page's end was rendered with its beginning")
     }))
 
   it.live("clients that stop reading hold their slots only until the stall timeout; other scrapes are answered", () =>
