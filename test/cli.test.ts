@@ -5,33 +5,27 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { spawn, spawnSync } from "node:child_process"
+import { spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { freePort } from "./support/e2e.ts"
+import { freePort, spawnChild, waitFor } from "./support/e2e.ts"
+import type { Child } from "./support/process.ts"
 
 const root = join(import.meta.dirname, "..")
 
 /**
- * Runs `node <args>` from the repository root with `env`, killed when the test's scope closes, and waits (20 s at
- * most) until it logs "percore: serving". `output()` is its stdout and stderr so far; `exited`, its exit code.
+ * Runs `node <args>` from the repository root with `env` (stopped when the test's scope closes) and waits, 20 s at
+ * most, until it logs "percore: serving".
  */
 const serving = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv) =>
   Effect.gen(function*() {
-    const child = spawn(process.execPath, args, { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] })
-    let output = ""
-    child.stdout.on("data", (d: Buffer) => (output += d.toString()))
-    child.stderr.on("data", (d: Buffer) => (output += d.toString()))
-    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve))
-    yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
-    const deadline = Date.now() + 20_000
-    while (!output.includes("percore: serving")) {
-      if (Date.now() > deadline) return assert.fail(output)
-      yield* Effect.sleep("20 millis")
-    }
-    return { child, exited, output: () => output }
+    const child = yield* spawnChild("percore", process.execPath, args, { cwd: root, env })
+    yield* waitFor("percore: serving", Effect.sync(() => (output(child).includes("percore: serving") ? true : undefined)), { timeoutMs: 20_000, watch: [child] })
+    return child
   })
+/** Its stdout and stderr so far. */
+const output = (child: Child): string => child.stdout() + child.stderr()
 const cli = (args: ReadonlyArray<string>) =>
   spawnSync(process.execPath, ["bin/percore.mjs", ...args], { cwd: root, encoding: "utf8", timeout: 30_000 })
 /** src/cli.ts itself, on this test's Node (24). */
@@ -132,27 +126,27 @@ describe("percore CLI", () => {
       const port = yield* freePort
       const tokenFile = join(mkdtempSync(join(tmpdir(), "percore-cli-")), "token")
       writeFileSync(tokenFile, "cli-secret\n")
-      const { child, exited, output } = yield* serving(["bin/percore.mjs", "--cores", "1", "--port", String(port), "--auth-token-file", tokenFile, "--drain-interval", "5ms", "--flush-interval", "2.5ms"], {
+      const child = yield* serving(["bin/percore.mjs", "--cores", "1", "--port", String(port), "--auth-token-file", tokenFile, "--drain-interval", "5ms", "--flush-interval", "2.5ms"], {
         ...process.env,
         PERCORE_PORT: "1",
         PERCORE_CORES: "3"
       })
-      assert.include(output(), `127.0.0.1:${port}/metrics with 1 core`)
+      assert.include(output(child), `127.0.0.1:${port}/metrics with 1 core`)
       assert.strictEqual((yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/metrics`))).status, 401)
       const authorized = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: "Bearer cli-secret" } }))
       assert.strictEqual(authorized.status, 200)
-      child.kill("SIGTERM")
-      assert.strictEqual(yield* Effect.promise(() => exited), 0)
-      assert.notInclude(output(), "cli-secret")
+      child.process.kill("SIGTERM")
+      assert.strictEqual((yield* Effect.promise(() => child.exit)).code, 0)
+      assert.notInclude(output(child), "cli-secret")
     }))
 
   it.live("a relative --final-snapshot is written under the directory the user started from (INIT_CWD under npm)", () =>
     Effect.gen(function*() {
       const port = yield* freePort
       const startedIn = mkdtempSync(join(tmpdir(), "percore-cli-start-"))
-      const { child, exited, output } = yield* serving(["src/cli.ts", "--cores", "0", "--port", String(port), "--final-snapshot", "final.om"], { ...process.env, INIT_CWD: startedIn })
-      child.kill("SIGTERM")
-      assert.strictEqual(yield* Effect.promise(() => exited), 0, output())
+      const child = yield* serving(["src/cli.ts", "--cores", "0", "--port", String(port), "--final-snapshot", "final.om"], { ...process.env, INIT_CWD: startedIn })
+      child.process.kill("SIGTERM")
+      assert.strictEqual((yield* Effect.promise(() => child.exit)).code, 0, output(child))
       assert.include(readFileSync(join(startedIn, "final.om"), "utf8"), "# EOF")
       assert.isFalse(existsSync(join(root, "final.om")))
     }))

@@ -4,27 +4,14 @@
  * attaches by itself in any thread of the process.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { Worker } from "node:worker_threads"
-import { MetricsHttp } from "../src/http/MetricsHttp.ts"
 import * as client from "../src/prom-client/index.ts"
 import { Aggregate } from "../src/services/Aggregate.ts"
-import { DataPlane } from "../src/services/DataPlane.ts"
-import { Drainer } from "../src/services/Drainer.ts"
-import { Freshness } from "../src/services/Freshness.ts"
-import { PercoreConfig } from "../src/services/PercoreConfig.ts"
+import { aggregateLayer, servedLayer } from "./support/layers.ts"
 import { until } from "./support/until.ts"
 
-const configLayer = PercoreConfig.layer.pipe(
-  Layer.provideMerge(ConfigProvider.layer(ConfigProvider.fromEnv({ env: { PERCORE_CONTROL_PLANE_NICE: "0", PERCORE_CORES: "0" } })))
-)
-const percoreLayer = MetricsHttp.layer.pipe(
-  Layer.provideMerge(Freshness.layer),
-  Layer.provideMerge(DataPlane.layer),
-  Layer.provideMerge(Drainer.layer),
-  Layer.provideMerge(Aggregate.layer),
-  Layer.provideMerge(configLayer)
-)
+const percoreLayer = servedLayer(aggregateLayer({ PERCORE_CORES: "0" }))
 
 describe("the facade in any thread", () => {
   it.live("the main thread and a plain worker record into one aggregated page", () =>

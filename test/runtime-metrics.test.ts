@@ -8,7 +8,7 @@
  * themselves (event-loop active + idle time), so no assertion depends on how long the test waited.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { spawnSync } from "node:child_process"
 import { existsSync } from "node:fs"
 import { CoreRuntime } from "../src/core/CoreRuntime.ts"
@@ -19,22 +19,14 @@ import { CoreChannel } from "../src/engine/CoreChannel.ts"
 import { render } from "../src/exposition/index.ts"
 import { allocateCoreBuffers, defaultCoreSettings, isReservedFamily, ProcessMetric, RuntimeMetric } from "../src/protocol/index.ts"
 import { Aggregate } from "../src/services/Aggregate.ts"
-import { PercoreConfig } from "../src/services/PercoreConfig.ts"
 import { DataPlane } from "../src/services/DataPlane.ts"
 import { Drainer } from "../src/services/Drainer.ts"
 import { RuntimeMetrics } from "../src/services/RuntimeMetrics.ts"
+import { aggregateLayer } from "./support/layers.ts"
 import { until } from "./support/until.ts"
 
-const layer = (env: Record<string, string>) => {
-  const config = PercoreConfig.layer.pipe(
-    Layer.provideMerge(ConfigProvider.layer(ConfigProvider.fromEnv({ env: { PERCORE_CONTROL_PLANE_NICE: "0", ...env } })))
-  )
-  return Layer.mergeAll(DataPlane.layer, RuntimeMetrics.layer).pipe(
-    Layer.provideMerge(Drainer.layer),
-    Layer.provideMerge(Aggregate.layer),
-    Layer.provideMerge(config)
-  )
-}
+const layer = (env: Record<string, string>) =>
+  Layer.mergeAll(DataPlane.layer, RuntimeMetrics.layer).pipe(Layer.provideMerge(Drainer.layer), Layer.provideMerge(aggregateLayer(env)))
 
 const value = (aggregate: AggregateState, name: string, labels: Record<string, string>): number =>
   aggregate.find(name, labels)?.value ?? NaN

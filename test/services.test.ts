@@ -3,7 +3,7 @@
  * Aggregate with real worker threads.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Context, Effect, Exit, Fiber, Layer, Scope } from "effect"
+import { Context, Effect, Exit, Fiber, Layer, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -18,25 +18,16 @@ import { DataPlane } from "../src/services/DataPlane.ts"
 import { Drainer } from "../src/services/Drainer.ts"
 import { Freshness } from "../src/services/Freshness.ts"
 import { MetricsHttp } from "../src/http/MetricsHttp.ts"
-import { PercoreConfig } from "../src/services/PercoreConfig.ts"
+import { aggregateLayer } from "./support/layers.ts"
 import { until } from "./support/until.ts"
 import { renderBytes } from "../src/exposition/index.ts"
 
 // In-process layers keep this test process at its priority (PERCORE_CONTROL_PLANE_NICE=0): lowering it would slow
 // this file against the other test files sharing the machine. The default is tested on real processes
 // (test/priority.test.ts) and in test/faults.test.ts.
-const configLayer = (env: Record<string, string>) =>
-  PercoreConfig.layer.pipe(Layer.provideMerge(ConfigProvider.layer(ConfigProvider.fromEnv({ env: { PERCORE_CONTROL_PLANE_NICE: "0", ...env } }))))
+const drainerLayer = (env: Record<string, string>) => Drainer.layer.pipe(Layer.provideMerge(aggregateLayer(env)))
 
-const drainerLayer = (env: Record<string, string>) =>
-  Drainer.layer.pipe(Layer.provideMerge(Aggregate.layer), Layer.provideMerge(configLayer(env)))
-
-const percoreLayer = (env: Record<string, string>) =>
-  DataPlane.layer.pipe(
-    Layer.provideMerge(Drainer.layer),
-    Layer.provideMerge(Aggregate.layer),
-    Layer.provideMerge(configLayer(env))
-  )
+const percoreLayer = (env: Record<string, string>) => DataPlane.layer.pipe(Layer.provideMerge(drainerLayer(env)))
 
 /** A core living in this thread (a host-created core, attached by hand), and its channel. */
 const localCore = (aggregate: AggregateState, coreId: number) => {

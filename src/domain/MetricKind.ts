@@ -13,13 +13,14 @@ export const MetricKind = {
 
 export type MetricKind = typeof MetricKind[keyof typeof MetricKind]
 
+/** Each public kind's exposition type (its `# TYPE`), indexed by kind value. */
+const familyTypes = ["counter", "gauge", "histogram"] as const
+
 /** The exposition type of a family of this kind (its `# TYPE`). */
-export const familyTypeOf = (kind: MetricKind): "counter" | "gauge" | "histogram" =>
-  kind === MetricKind.Counter ? "counter" : kind === MetricKind.Gauge ? "gauge" : "histogram"
+export const familyTypeOf = (kind: MetricKind): "counter" | "gauge" | "histogram" => familyTypes[kind]
 
 /** Human-readable kind names, indexed by kind value. */
-export const metricKindName = (kind: number): string =>
-  kind === MetricKind.Counter || kind === MetricKind.Gauge || kind === MetricKind.Histogram ? familyTypeOf(kind) : `kind(${kind})`
+export const metricKindName = (kind: number): string => familyTypes[kind] ?? `kind(${kind})`
 
 /** How a gauge family combines the values of several cores into what is exported. */
 export type GaugeAggregation = "sum" | "max" | "min" | "latest" | "perCore"

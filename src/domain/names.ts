@@ -17,7 +17,6 @@ import { MetricKind } from "./MetricKind.ts"
 export const metricNamePattern: RegExp = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
 export const labelNamePattern: RegExp = /^[a-zA-Z_][a-zA-Z0-9_]*$/
 
-
 // [a-zA-Z_], plus ':' when `colon` (metric names only).
 const isNameStart = (c: number, colon: boolean): boolean =>
   (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || (colon && c === 58)
