@@ -122,9 +122,19 @@ class RenderGroup {
  * Watches the connection a response of `bytes` bytes is being written to until the kernel has taken all of it (the
  * socket counted those bytes and its write queue is empty) or the connection is gone, then calls `done` once. A
  * queue that does not move for `stallMillis` (a client that stopped reading) gets its connection closed and
- * `stalled` called first. Plain callbacks: a `drain`/`close` listener and one timer per watched send.
+ * `stalled` called first. Plain callbacks: a `drain`/`close` listener and a timer that polls at 1 ms, 2 ms, 4 ms, …
+ * up to a quarter of `stallMillis` (the platform writes the response after the handler returns, at a moment this
+ * cannot observe). While watched, the send's check is in `watching`, so a scrape that finds every slot taken can
+ * re-check the sends in flight first (one may have finished since its last poll).
  */
-const watchSend = (socket: Socket, bytes: number, stallMillis: number, stalled: () => void, done: () => void): void => {
+const watchSend = (
+  socket: Socket,
+  bytes: number,
+  stallMillis: number,
+  stalled: () => void,
+  done: () => void,
+  watching: Set<() => void>
+): void => {
   // Counted before the platform writes the response (it writes after this handler returns).
   const from = socket.bytesWritten ?? 0
   let lastWritten = from
@@ -151,19 +161,29 @@ const watchSend = (socket: Socket, bytes: number, stallMillis: number, stalled: 
       finish()
     }
   }
-  const timer = setInterval(check, Math.max(1, stallMillis / 4))
-  timer.unref()
+  const longest = Math.max(1, stallMillis / 4)
+  let delay = 1
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const poll = (): void => {
+    check()
+    if (finished) return
+    timer = setTimeout(poll, delay)
+    timer.unref()
+    delay = Math.min(longest, 2 * delay)
+  }
   const finish = (): void => {
     finished = true
-    clearInterval(timer)
+    clearTimeout(timer)
+    watching.delete(check)
     socket.off("drain", check)
     socket.off("close", check)
     done()
   }
+  watching.add(check)
   socket.on("drain", check)
   socket.on("close", check)
   // The platform writes the response right after the handler returns: the kernel usually takes it all at once.
-  setImmediate(check)
+  setImmediate(poll)
 }
 
 /** Where Node's HTTP server listens, a view of `PercoreConfig`. */
@@ -320,13 +340,19 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
       yield* Effect.logWarning(`percore: serving metrics on ${host} without authentication; set PERCORE_AUTH_TOKEN or PERCORE_AUTH_USER/PASSWORD`)
     }
     let inFlight = 0
+    /** The checks of the sends being watched (`watchSend`). */
+    const sends = new Set<() => void>()
     const busy = HttpServerResponse.text("too many scrapes in flight\n", { status: 503, headers: { "retry-after": "1" } })
     if (!metricsPath.startsWith("/")) return yield* Effect.die(new Error(`PERCORE_METRICS_PATH must start with "/", got ${JSON.stringify(metricsPath)}`))
 
     const metrics = (request: HttpServerRequest.HttpServerRequest) =>
       Effect.gen(function*() {
         const format = negotiate(request.headers["accept"])
-        if (inFlight >= security.maxScrapesInFlight) return busy
+        if (inFlight >= security.maxScrapesInFlight) {
+          // A send may have finished since its last poll (the client got it all and asked again): look again first.
+          for (const check of sends) check()
+          if (inFlight >= security.maxScrapesInFlight) return busy
+        }
         inFlight++
         let slot = true
         let page: SharedPage | undefined
@@ -350,7 +376,7 @@ export class MetricsHttp extends Context.Service<MetricsHttp, {
             return owned
           }
           if (sent !== page.bytes) page.release() // gzip wrote its own buffer
-          watchSend(source.socket, sent.length, stallMillis, onStall, release)
+          watchSend(source.socket, sent.length, stallMillis, onStall, release, sends)
           return response
         }).pipe(Effect.onExit((exit) => (Exit.isFailure(exit) ? Effect.sync(release) : Effect.void)))
       }).pipe(
